@@ -1,0 +1,66 @@
+"""Helpers shared by bench rows: cached test recordings and a throwaway database."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from pipeline import layout
+from pipeline.io.ffmpeg import run_ffmpeg
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+
+
+def lavfi_recording(seconds: float = 60.0, width: int = 1280, height: int = 1024, fps: float = 60.0) -> Path:
+    """A cached lossless (FFV1) grey recording made by ffmpeg's ``testsrc2`` with sensor noise."""
+    CACHE.mkdir(exist_ok=True)
+    path = CACHE / f"testsrc2_{width}x{height}_{fps:g}Hz_{seconds:g}s.avi"
+    if not path.exists():
+        tmp = path.with_suffix(".partial.avi")
+        run_ffmpeg(
+            ["-y", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={fps:g}:duration={seconds:g}",
+             "-vf", "format=gray,noise=alls=2:allf=t", "-pix_fmt", "gray", "-c:v", "ffv1", "-level", "3", "-threads", "0", str(tmp)],
+            path=tmp,
+        )  # fmt: skip
+        tmp.replace(path)
+    return path
+
+
+@contextlib.contextmanager
+def throwaway_pipeline() -> Iterator[object]:
+    """Activate the pipeline on a fresh embedded database in a temporary data root."""
+    import schemas
+    from schemas.config import Settings
+
+    with tempfile.TemporaryDirectory(prefix="ibl-video-bench-") as tmp:
+        settings = Settings(data_root=Path(tmp), schema_prefix=f"bench_{uuid.uuid4().hex[:8]}", database="embedded")
+        schemas.activate(settings)
+        try:
+            yield settings
+        finally:
+            import datajoint as dj
+
+            with dj.config.override(safemode=False):
+                schemas.drop_all()
+
+
+def session_with_video(settings, video: Path, label: str = "left", subject: str = "bench") -> dict:
+    """Link ``video`` into a new session folder under the data root and insert the Session."""
+    from schemas.session import insert_session
+
+    folder = settings.data_root / layout.session_folder(subject, dt.date.today(), 1)
+    (folder / layout.RAW_VIDEO_DIR).mkdir(parents=True)
+    (folder / layout.RAW_VIDEO_DIR / layout.raw_video_name(label, video.suffix)).symlink_to(video)
+    return insert_session(folder, rig_type="training", start_time=dt.datetime.now())
+
+
+def timed(fn, *args, **kwargs) -> tuple[float, object]:
+    """``(seconds, result)`` of one call."""
+    t0 = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return time.perf_counter() - t0, result

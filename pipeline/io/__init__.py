@@ -1,0 +1,1 @@
+"""File readers and writers (video, frameData, DAQ sync, ALF). Never imports DataJoint."""

@@ -1,0 +1,1 @@
+"""The ``ibl-video`` command line and the populate workers."""

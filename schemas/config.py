@@ -1,0 +1,138 @@
+"""Project settings: data root, schema prefix, object store, and which database to use.
+
+Precedence for each setting (highest first): an explicit argument (the CLI's
+``--data-root``), an environment variable (``IBL_VIDEO_DATA_ROOT``,
+``IBL_VIDEO_SCHEMA_PREFIX``, ``IBL_VIDEO_DATABASE``), the project config file
+``ibl_video.json`` (in the working folder, or the file named by ``IBL_VIDEO_CONFIG``), then
+the defaults (``./data``, ``ibl_video``, embedded database unless DataJoint is configured).
+
+Database credentials never live here: a lab's server is configured only through
+DataJoint's own ``datajoint.json``, ``.secrets/`` and ``DJ_*`` variables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+CONFIG_FILENAME = "ibl_video.json"
+DEFAULT_PREFIX = "ibl_video"
+#: Name of the DataJoint object store holding large arrays (``<npy@ibl_video>`` in the
+#: table definitions). Its location is ``<data root>/.store`` unless DataJoint's own
+#: configuration defines a store of this name (e.g. on a lab's file server or S3).
+STORE = "ibl_video"
+_PREFIX_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved project settings.
+
+    Attributes
+    ----------
+    data_root : Path
+        Absolute folder holding every file the pipeline reads or writes.
+    schema_prefix : str
+        Prefix of every database schema name (``<prefix>_session`` ...), so that several
+        pipelines share one server.
+    database : str
+        ``"embedded"`` (a private PostgreSQL server under the data root) or
+        ``"datajoint"`` (the server DataJoint's own configuration names).
+    """
+
+    data_root: Path
+    schema_prefix: str = DEFAULT_PREFIX
+    database: str = "embedded"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_root", Path(self.data_root).expanduser().resolve())
+
+    @property
+    def store_location(self) -> Path:
+        """Folder of the object store (under the data root unless DataJoint config names one)."""
+        return self.data_root / ".store"
+
+    @property
+    def embedded_dir(self) -> Path:
+        """Folder of the embedded PostgreSQL server's files."""
+        return self.data_root / ".db"
+
+    @property
+    def log_dir(self) -> Path:
+        """Folder of the workers' log files."""
+        return self.data_root / "logs"
+
+
+def _config_file() -> dict:
+    path = Path(os.environ.get("IBL_VIDEO_CONFIG", CONFIG_FILENAME))
+    if not path.is_file():
+        if "IBL_VIDEO_CONFIG" in os.environ:
+            raise FileNotFoundError(f"IBL_VIDEO_CONFIG names a file that does not exist: {path}")
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"config file {path} is not valid JSON: {err}") from None
+    unknown = set(data) - {"data_root", "schema_prefix", "database"}
+    if unknown:
+        raise ValueError(f"config file {path} has unknown keys: {', '.join(sorted(unknown))}")
+    return data
+
+
+def datajoint_configured() -> bool:
+    """True if DataJoint's own configuration names a server (``datajoint.json`` or ``DJ_HOST``)."""
+    if os.environ.get("DJ_HOST"):
+        return True
+    from datajoint.settings import find_config_file
+
+    return find_config_file() is not None
+
+
+def resolve_settings(data_root: Path | str | None = None, schema_prefix: str | None = None) -> Settings:
+    """Resolve the settings from arguments, environment, config file and defaults.
+
+    Raises
+    ------
+    ValueError
+        If the schema prefix is not a lower-case identifier, or the database choice is unknown.
+    """
+    file = _config_file()
+    root = data_root or os.environ.get("IBL_VIDEO_DATA_ROOT") or file.get("data_root") or "data"
+    prefix = schema_prefix or os.environ.get("IBL_VIDEO_SCHEMA_PREFIX") or file.get("schema_prefix") or DEFAULT_PREFIX
+    if not _PREFIX_RE.match(prefix):
+        raise ValueError(f"schema prefix {prefix!r} must be lower-case letters, digits and '_' (max 40), starting with a letter")
+    database = os.environ.get("IBL_VIDEO_DATABASE") or file.get("database")
+    if database is None:
+        database = "datajoint" if datajoint_configured() else "embedded"
+    if database not in ("embedded", "datajoint"):
+        raise ValueError(f"database must be 'embedded' or 'datajoint', not {database!r}")
+    return Settings(
+        data_root=Path(root).expanduser().resolve(),
+        schema_prefix=prefix,
+        database=database,
+    )
+
+
+_current: Settings | None = None
+
+
+def set_current(settings: Settings) -> None:
+    """Make ``settings`` the ones the tables use (called by :func:`schemas.activate`)."""
+    global _current
+    _current = settings
+
+
+def current() -> Settings:
+    """The active settings; resolves them from the environment if none were set."""
+    global _current
+    if _current is None:
+        _current = resolve_settings()
+    return _current
+
+
+def with_prefix(settings: Settings, prefix: str) -> Settings:
+    """A copy of ``settings`` with another schema prefix."""
+    return replace(settings, schema_prefix=prefix)

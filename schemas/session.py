@@ -1,0 +1,290 @@
+"""Rigs, cameras, sessions and raw camera recordings.
+
+Tables
+------
+RigType, Camera, RigCamera : lookups (defaults from :mod:`pipeline.rigs`).
+Session : one behavioural session, inserted by the acquisition script.
+CameraRecording : one raw video per camera of a session, ingested from the session folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import Path
+
+import datajoint as dj
+import numpy as np
+
+from pipeline import layout, rigs
+from pipeline.io.framedata import read_framedata
+from pipeline.io.video import probe_video
+from schemas import config
+
+schema = dj.Schema()
+
+
+@schema
+class RigType(dj.Lookup):
+    """Kinds of rig.
+
+    Attributes:
+        rig_type (str): ``training`` or ``ephys``.
+        rig_description (str): What the rig records and which clock it syncs to.
+    """
+
+    definition = """
+    rig_type: varchar(16)            # training, ephys
+    ---
+    rig_description: varchar(255)
+    """
+    contents = [{"rig_type": k, "rig_description": v} for k, v in rigs.RIG_TYPES.items()]
+
+
+@schema
+class Camera(dj.Lookup):
+    """Camera positions, by IBL's labels.
+
+    Attributes:
+        camera_label (str): ``left``, ``right`` or ``body``.
+        camera_description (str): What the camera sees.
+    """
+
+    definition = """
+    camera_label: varchar(16)        # left, right, body
+    ---
+    camera_description: varchar(255)
+    """
+    contents = [
+        {"camera_label": "left", "camera_description": "side view of the face, from the mouse's left"},
+        {"camera_label": "right", "camera_description": "side view of the face, from the mouse's right"},
+        {"camera_label": "body", "camera_description": "view of the trunk"},
+    ]
+
+
+@schema
+class RigCamera(dj.Lookup):
+    """Each rig type's cameras and their fixed settings (DESIGN.md section 2).
+
+    Attributes:
+        rig_type, camera_label: The rig and the camera on it.
+        expected_fps (float): Frame rate, frames/s.
+        expected_width, expected_height (int): Resolution, pixels.
+        sync_device (str): DAQ the camera's TTL goes to (``fpga`` or ``bpod``).
+        sync_channel (int): Channel of that TTL on the DAQ.
+        expected_jitter_us (float): Expected std of the frame interval, microseconds.
+        exposure_us (float): Exposure time, microseconds.
+        gain_db (float): Sensor gain, dB.
+    """
+
+    definition = """
+    -> RigType
+    -> Camera
+    ---
+    expected_fps: float64            # frames per second
+    expected_width: int32            # pixels
+    expected_height: int32           # pixels
+    sync_device: enum('fpga', 'bpod')
+    sync_channel: int16              # DAQ channel of the camera's TTL
+    expected_jitter_us: float64      # std of frame interval, microseconds
+    exposure_us: float64             # microseconds
+    gain_db: float64                 # dB
+    """
+    contents = [
+        dict(rig_type=c.rig_type, camera_label=c.label, expected_fps=c.fps, expected_width=c.width,
+             expected_height=c.height, sync_device=c.sync_device, sync_channel=c.sync_channel,
+             expected_jitter_us=c.jitter_us, exposure_us=c.exposure_us, gain_db=c.gain_db)
+        for c in rigs.DEFAULT_CAMERAS
+    ]  # fmt: skip
+
+
+@schema
+class Session(dj.Manual):
+    """A behavioural session, keyed by IBL's convention (subject, date, number).
+
+    Attributes:
+        subject (str): Subject nickname.
+        session_date (date): Day of the session.
+        session_number (int): Number of the session on that day for that subject (1, 2, ...).
+        session_uuid (str): Globally unique id, canonical 36-character text (unique index).
+
+    Note: DataJoint 2.3.5's ``uuid`` type inserts bytes into PostgreSQL's ``uuid`` column and
+    fails ("column is of type uuid but expression is of type bytea"), so the UUID is kept as
+    text; ``tests/schemas/test_workarounds.py`` fails once that is fixed upstream.
+        rig_type (str): Kind of rig it was recorded on.
+        session_start_time (datetime): Start of the recording (acquisition computer clock).
+        session_dir (str): Session folder relative to the data root.
+    """
+
+    definition = """
+    subject: varchar(64)             # subject nickname
+    session_date: date
+    session_number: int16            # number of the session that day (1, 2, ...)
+    ---
+    session_uuid: char(36)           # UUID, canonical text form (see note below)
+    -> RigType
+    session_start_time: datetime     # acquisition computer clock
+    session_dir: varchar(255)        # relative to the data root
+    unique index(session_uuid)
+    """
+
+
+@schema
+class CameraRecording(dj.Imported):
+    """One raw video of one camera of a session, with its per-frame metadata.
+
+    Attributes:
+        raw_video_path (str): Raw video file, relative to the data root.
+        video_codec (str): Codec as ffmpeg names it.
+        n_frames (int): Frames decoded from the file (counted, not read from the header).
+        fps (float): Container frame rate, frames/s.
+        width, height (int): Frame size, pixels.
+        duration_s (float): ``n_frames / fps``, seconds.
+        file_size (int): Bytes.
+        checksum (str): MD5 of the file, hex.
+        frame_data (array): ``(n_frames, 4)`` float64 from ``frameData.bin`` (computer time s,
+            raw camera timestamp, frame counter, GPIO register), or empty if absent.
+    """
+
+    definition = """
+    -> Session
+    -> Camera
+    ---
+    raw_video_path: varchar(255)     # relative to the data root
+    video_codec: varchar(32)
+    n_frames: int32                  # frames decoded from the file
+    fps: float64                     # container frame rate, frames/s
+    width: int32                     # pixels
+    height: int32                    # pixels
+    duration_s: float64              # seconds (n_frames / fps)
+    file_size: int64                 # bytes
+    checksum: char(32)               # md5, hex
+    has_frame_data: bool             # a frameData.bin was found
+    frame_data=null: <npy@ibl_video> # (n_frames, 4): computer time s, camera timestamp, counter, gpio
+    """
+
+    @property
+    def key_source(self):
+        # one key per camera the session's rig type has
+        return (Session * Camera & RigCamera).proj()
+
+    def make_fetch(self, key):
+        session_dir = (Session & key).fetch1("session_dir")
+        return (session_dir,)
+
+    def make_compute(self, key, session_dir):  # noqa: D102
+        root = config.current().data_root
+        folder = layout.resolve_under(root, session_dir)
+        label = key["camera_label"]
+        videos = layout.find_raw_videos(folder)
+        if label not in videos:
+            raise FileNotFoundError(
+                f"no raw video for the {label} camera of {_session_name(key)} in {folder / layout.RAW_VIDEO_DIR}"
+            )
+        video = videos[label]
+        info = probe_video(video)
+        frame_data = None
+        fd_path = video.parent / layout.framedata_name(label)
+        if fd_path.exists():
+            frame_data = read_framedata(fd_path).to_array()
+            if len(frame_data) != info.n_frames:
+                raise ValueError(
+                    f"{fd_path} has {len(frame_data)} frames but {video} has {info.n_frames}"
+                )
+        row = dict(
+            key,
+            raw_video_path=layout.to_relative(root, video),
+            video_codec=info.codec,
+            n_frames=info.n_frames,
+            fps=info.fps,
+            width=info.width,
+            height=info.height,
+            duration_s=info.duration_s,
+            file_size=video.stat().st_size,
+            checksum=file_md5(video),
+            has_frame_data=frame_data is not None,
+            frame_data=frame_data,
+        )
+        return (row,)
+
+    def make_insert(self, key, row):
+        self.insert1(row)
+
+
+def file_md5(path: Path, chunk: int = 1 << 22) -> str:
+    """MD5 of a file, hex."""
+    digest = hashlib.md5()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _session_name(key: dict) -> str:
+    return f"{key['subject']}/{key['session_date']}/{int(key['session_number']):03d}"
+
+
+def session_name(key: dict) -> str:
+    """``subject/date/NNN`` of a session key, for messages."""
+    return _session_name(key)
+
+
+def insert_session(folder: Path, *, rig_type: str, start_time, session_uuid: uuid.UUID | None = None,
+                   subject: str | None = None, date=None, number: int | None = None) -> dict:
+    """Register an existing session folder (under the data root) as a ``Session`` row.
+
+    Subject, date and number are read from the folder's path
+    (``<subject>/<date>/<NNN>``) unless given.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder does not exist.
+    DataRootError
+        If it is outside the data root.
+    ValueError
+        If the rig type is unknown, a raw video has a camera label the rig does not have,
+        or the session is already in the table.
+    """
+    root = config.current().data_root
+    folder = Path(folder)
+    rel = layout.to_relative(root, folder)
+    full = layout.resolve_under(root, rel)
+    if not full.is_dir():
+        raise FileNotFoundError(f"session folder not found: {full}")
+    parts = Path(rel).parts
+    if len(parts) < 3 and (subject is None or date is None or number is None):
+        raise ValueError(f"session folder {rel} is not <subject>/<date>/<number> under the data root")
+    key = dict(
+        subject=subject or parts[-3],
+        session_date=str(date or parts[-2]),
+        session_number=int(number if number is not None else parts[-1]),
+    )
+    if not (RigType & {"rig_type": rig_type}):
+        known = ", ".join(RigType().to_arrays("rig_type"))
+        raise ValueError(f"unknown rig type {rig_type!r}; known rig types: {known}")
+    cameras = set((RigCamera & {"rig_type": rig_type}).to_arrays("camera_label"))
+    found = layout.find_raw_videos(full)
+    unknown = sorted(set(found) - cameras)
+    if unknown:
+        raise ValueError(
+            f"unknown camera label(s) {', '.join(unknown)} in {full / layout.RAW_VIDEO_DIR} "
+            f"({', '.join(str(found[u].name) for u in unknown)}); rig {rig_type!r} has cameras {', '.join(sorted(cameras))}"
+        )
+    if Session & key:
+        raise ValueError(f"session {_session_name(key)} is already in the Session table; not inserted again")
+    row = dict(
+        key,
+        session_uuid=str(session_uuid or uuid.uuid4()),
+        rig_type=rig_type,
+        session_start_time=start_time,
+        session_dir=rel,
+    )
+    Session.insert1(row)
+    return key
+
+
+def frame_data_array(key: dict) -> np.ndarray | None:
+    """The ``(n_frames, 4)`` frameData of a recording, or None."""
+    fd = (CameraRecording & key).fetch1("frame_data")
+    return None if fd is None else np.asarray(fd)

@@ -1,0 +1,115 @@
+"""Shared fixtures.
+
+Database tests take the ``db`` fixture: each test module gets a fresh set of schemas (a
+unique prefix) on each backend: the embedded PostgreSQL server always, the machine's
+PostgreSQL (127.0.0.1:5432, user postgres) and MariaDB/MySQL (127.0.0.1:3306, user root)
+when they answer. With ``CI=true`` a backend that does not answer fails the run instead of
+being skipped. ``IBL_VIDEO_TEST_BACKENDS=embedded,postgres`` limits the backends.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+warnings.filterwarnings("ignore", message="No datajoint.json found")
+
+BACKENDS = {
+    "embedded": None,
+    "postgres": ("127.0.0.1", 5432, "postgres", "postgresql"),
+    "mysql": ("127.0.0.1", 3306, "root", "mysql"),
+}
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _selected_backends() -> list[str]:
+    chosen = os.environ.get("IBL_VIDEO_TEST_BACKENDS")
+    return [b.strip() for b in chosen.split(",")] if chosen else list(BACKENDS)
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class DB:
+    """What a database test gets: the backend name, the active settings and connection."""
+
+    backend: str
+    settings: object
+    connection: object
+
+    @property
+    def data_root(self) -> Path:
+        return self.settings.data_root
+
+
+@pytest.fixture(scope="session")
+def embedded_connection(tmp_path_factory):
+    """One embedded PostgreSQL server for the whole test run (stopped at exit)."""
+    from schemas.config import Settings
+    from schemas.database import connect
+
+    root = tmp_path_factory.mktemp("embedded")
+    return connect(Settings(data_root=root, database="embedded"))
+
+
+def _server_connection(backend: str):
+    import datajoint as dj
+
+    host, port, user, dj_backend = BACKENDS[backend]
+    if not _answers(host, port):
+        message = f"{backend} server at {host}:{port} does not answer"
+        if IN_CI:
+            pytest.fail(message + " (CI=true: every backend must run)")
+        pytest.skip(message)
+    return dj.Connection(host=host, user=user, password="", port=port, backend=dj_backend, use_tls=False)
+
+
+_connections: dict[str, object] = {}
+
+
+@pytest.fixture(scope="module", params=_selected_backends())
+def db(request, tmp_path_factory):
+    """Fresh schemas for this test module on one backend; dropped afterwards."""
+    import schemas
+    from schemas.config import Settings
+
+    backend = request.param
+    if backend == "embedded":
+        connection = request.getfixturevalue("embedded_connection")
+    else:
+        if backend not in _connections:
+            _connections[backend] = _server_connection(backend)
+        connection = _connections[backend]
+    root = tmp_path_factory.mktemp(f"data_{backend}")
+    prefix = f"test_{uuid.uuid4().hex[:10]}"
+    settings = Settings(data_root=root, schema_prefix=prefix, database=backend)
+    schemas.activate(settings, connection=connection)
+    import datajoint as dj
+
+    with dj.config.override(safemode=False):
+        try:
+            yield DB(backend, settings, connection)
+        finally:
+            schemas.drop_all()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Under CI a run in which no test passed is a failure (e.g. everything skipped)."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    passed = len(reporter.stats.get("passed", [])) if reporter else 0
+    if IN_CI and exitstatus == 0 and passed == 0:
+        session.exitstatus = 1
