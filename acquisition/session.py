@@ -479,7 +479,14 @@ def record_session(
                 replay_dir.cleanup()
             raise
 
-    folder, number = _make_session_dir(data_root, subject, date, number)
+    try:
+        folder, number = _make_session_dir(data_root, subject, date, number)
+    except Exception:
+        for cam in cams.values():
+            cam.close()
+        if replay_dir is not None:
+            replay_dir.cleanup()
+        raise
     session_uuid = str(uuid_module.uuid4())
     start_time = dt.datetime.now().replace(microsecond=0)
     daq_files: list[Path] = []

@@ -295,7 +295,8 @@ class Behaviour:
         rng = _rng(self.seed, "licks")
         d_lo, d_hi = self.lick_duration_s
         ili = 1.0 / self.lick_rate_hz
-        ends_of_trials = np.append(self.trial_onsets_s[1:], self.duration_s) - 0.1
+        # each trial's licks end before the next trial (or the session) ends; no trials, no bouts
+        ends_of_trials = np.append(self.trial_onsets_s[1:], self.duration_s)[: len(self.trial_onsets_s)] - 0.1
         licks = []
         for onset, limit in zip(self.trial_onsets_s, ends_of_trials, strict=True):
             has_bout = rng.random() < self.bout_probability

@@ -314,3 +314,12 @@ def test_scene_rejects_bad_input(behaviour):
         scene.truth(np.array([1.0, np.nan]))
     with pytest.raises(ValueError, match="shape"):
         scene.render(np.zeros(2), out=np.zeros((1, 256, 320), np.uint8))
+
+
+def test_short_session_without_trials():
+    """Sessions shorter than the first trial onset have no bouts but still simulate."""
+    from acquisition.simulator import Behaviour
+
+    b = Behaviour(1.5, seed=3)
+    assert len(b.trial_onsets_s) == 0
+    assert b.lick_intervals_s.shape[1] == 2
