@@ -284,3 +284,38 @@ def live_view(
                 break
     finally:
         cv2.destroyWindow(window)
+
+
+def reference_frame(rig_type: str, label: str, width: int, height: int) -> np.ndarray:
+    """The reference rig's view for ``label``: a simulator frame at the default position (seed 0)."""
+    from acquisition.simulator import Behaviour, MouseScene
+
+    scene = MouseScene(Behaviour(10.0, seed=0), label, width, height, seed=0)
+    return scene.render(np.array([0.25]))[0]
+
+
+def check_camera(
+    backend: str, rig_type: str, label: str, png_path: Path | str, *, n_frames: int = 10, scale: float = 1.0, seed: int = 0
+) -> CheckResult:
+    """Grab ``n_frames`` from a camera through its backend and run :func:`camera_check` on them.
+
+    The reference outline is the reference rig's view (:func:`reference_frame`) at the
+    camera's size, so a camera that moved shows its image off the green outline.
+    """
+    from acquisition.cameras import CameraConfig, open_camera
+    from acquisition.session import _simulated_cameras
+    from pipeline.rigs import camera_settings
+
+    settings = camera_settings(rig_type, label)
+    if backend == "simulated":
+        cameras, *_ = _simulated_cameras([label], rig_type, 10.0, scale, seed, None, False)
+        camera = cameras[label]
+    else:
+        camera = open_camera(backend, 0, label=label)
+        camera.configure(CameraConfig.from_settings(settings, scale=scale))
+    with camera:
+        camera.start()
+        frames = np.stack([camera.grab(timeout_s=2.0).image for _ in range(n_frames)])
+        camera.stop()
+    reference = reference_frame(rig_type, label, frames.shape[2], frames.shape[1])
+    return camera_check(frames, png_path, reference_outline=reference, title=f"{rig_type} {label} camera ({backend})")

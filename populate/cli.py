@@ -122,21 +122,70 @@ def db_status() -> None:
 @session_app.command("insert")
 def session_insert(
     folder: Annotated[Path, typer.Argument(help="Session folder <subject>/<date>/<number> under the data root.")],
-    rig: Annotated[str, typer.Option(help="Rig type: training or ephys.")] = "ephys",
-    start_time: Annotated[str | None, typer.Option(help="Start time, ISO format (default: the folder's modification time).")] = None,
+    rig: Annotated[str | None, typer.Option(help="Rig type (training or ephys); read from session.json when the folder has one.")] = None,
+    start_time: Annotated[str | None, typer.Option(help="Start time, ISO format, for folders without session.json.")] = None,
 ) -> None:
     """Register a session folder that already exists as a Session row."""
     _activate()
+    from acquisition.insert import insert_recorded_session
     from pipeline.layout import DataRootError
-    from schemas.session import insert_session, session_name
+    from schemas.session import session_name
 
-    folder = folder.resolve()
-    start = dt.datetime.fromisoformat(start_time) if start_time else dt.datetime.fromtimestamp(folder.stat().st_mtime) if folder.exists() else None
+    start = dt.datetime.fromisoformat(start_time) if start_time else None
     try:
-        key = insert_session(folder, rig_type=rig, start_time=start)
+        key = insert_recorded_session(folder.resolve(), rig_type=rig, start_time=start)
     except (FileNotFoundError, ValueError, DataRootError) as e:
         fail(str(e), 2)
     out.print(f"inserted session {session_name(key)}")
+
+
+@app.command()
+def acquire(
+    subject: Annotated[str, typer.Option(help="Subject name.")],
+    rig: Annotated[str, typer.Option(help="Rig type: training or ephys.")] = "ephys",
+    duration: Annotated[float, typer.Option(help="Seconds to record.")] = 60.0,
+    backend: Annotated[str, typer.Option(help="Camera backend: simulated, pyspin (FLIR) or pylon (Basler).")] = "simulated",
+    scale: Annotated[float, typer.Option(help="Simulated backend: image size factor (1 = the rig's resolution).")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Simulated backend: random seed.")] = 0,
+    insert: Annotated[bool, typer.Option(help="Insert the Session row when the recording completes.")] = True,
+) -> None:
+    """Record a session into the IBL folder layout and insert its Session row."""
+    settings = _activate() if insert else _settings()
+    from acquisition.insert import insert_recording
+    from acquisition.session import record_session
+    from schemas.session import session_name
+
+    try:
+        recording = record_session(settings.data_root, subject, rig, duration, backend=backend, scale=scale, seed=seed)
+    except (ImportError, ValueError) as e:
+        fail(str(e), 2)
+    for label, r in recording.cameras.items():
+        out.print(f"{label}: {r.n_frames} frames, {r.n_queue_drops} dropped at the queue -> {r.path}")
+    if recording.interrupted:
+        fail(f"recording interrupted; {recording.folder} is kept but not inserted", 1)
+    if insert:
+        key = insert_recording(recording)
+        out.print(f"inserted session {session_name(key)}")
+
+
+@app.command("camera-check")
+def camera_check(
+    label: Annotated[str, typer.Option(help="Camera label: left, right or body.")] = "left",
+    rig: Annotated[str, typer.Option(help="Rig type: training or ephys.")] = "ephys",
+    backend: Annotated[str, typer.Option(help="Camera backend: simulated, pyspin or pylon.")] = "simulated",
+    out_png: Annotated[Path, typer.Option("--out", help="PNG to write.")] = Path("camera_check.png"),
+    frames: Annotated[int, typer.Option(help="Frames to grab.")] = 10,
+) -> None:
+    """Saturation view, histogram and reference outline of a camera, with a brightness verdict."""
+    from acquisition.setup_aids import check_camera
+
+    try:
+        result = check_camera(backend, rig, label, out_png, n_frames=frames)
+    except (ImportError, ValueError, KeyError) as e:
+        fail(str(e), 2)
+    out.print(f"{'PASS' if result.passed else 'FAIL'}: {result.message} -> {out_png}")
+    if not result.passed:
+        raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------- populate and status

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -33,3 +35,15 @@ def test_unknown_table_is_a_usage_error(tmp_path):
     result = runner.invoke(app, ["--data-root", str(tmp_path), "populate", "NoSuchTable"])
     assert result.exit_code == 2
     assert "unknown table" in result.output and "CameraRecording" in result.output
+
+
+def test_acquire_command_records_and_inserts(tmp_path):
+    root = str(tmp_path / "root")
+    result = runner.invoke(app, ["--data-root", root, "acquire", "--subject", "CLI01", "--duration", "3", "--scale", "0.25"])
+    assert result.exit_code == 0, result.output
+    assert "inserted session CLI01/" in result.output
+    status = runner.invoke(app, ["--data-root", root, "status", "--json"])
+    assert status.exit_code == 0, status.output
+    assert json.loads(status.stdout)["Session"]["rows"] == 1
+    again = runner.invoke(app, ["--data-root", root, "session", "insert", str(tmp_path / "root" / "CLI01")])
+    assert again.exit_code == 2
