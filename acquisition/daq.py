@@ -50,6 +50,17 @@ from pathlib import Path
 import numpy as np
 
 from acquisition.simulator import SceneTruth, simulate_trial_onsets
+from pipeline.io.daq import (  # noqa: F401  (re-exported: the DAQ file format lives in pipeline.io)
+    BPOD_CAMERA_CHANNEL,
+    BPOD_SYNC,
+    BPOD_TRIAL_CHANNEL,
+    FPGA_SYNC,
+    TRIAL_INTERVALS,
+    DaqFiles,
+    SyncArrays,
+    load_daq_files,
+    write_sync,
+)
 from pipeline.io.framedata import encode_camera_timestamp
 from pipeline.layout import RAW_BEHAVIOR_DIR, RAW_EPHYS_DIR
 from pipeline.rigs import FPGA_CHANNELS, RIG_TYPES, camera_settings, rig_cameras
@@ -71,14 +82,8 @@ __all__ = [
     "write_daq_files",
 ]
 
-#: Bpod sync channels of the simulated files.
-BPOD_CAMERA_CHANNEL = 0
-BPOD_TRIAL_CHANNEL = 1
 #: Folder of the simulation's ground truth inside a session folder.
 TRUTH_DIR = "simulation_truth"
-_FPGA_SYNC = "_spikeglx_sync"
-_BPOD_SYNC = "_iblrig_bpod.sync"
-_TRIAL_INTERVALS = "_iblrig_trials.intervals.npy"
 
 
 @dataclass(frozen=True)
@@ -184,48 +189,6 @@ class DaqConfig:
             if key in d:
                 d[key] = tuple(d[key])
         return cls(**d)
-
-
-@dataclass(frozen=True)
-class SyncArrays:
-    """IBL's sync format: one row per edge, sorted by time.
-
-    Attributes
-    ----------
-    times : (e,) float64
-        Edge times, s, on the device's clock.
-    channels : (e,) int64
-        Channel of each edge.
-    polarities : (e,) int64
-        +1 rising, -1 falling.
-    """
-
-    times: np.ndarray
-    channels: np.ndarray
-    polarities: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.times)
-
-    def edges(self, channel: int, polarity: int = 1) -> np.ndarray:
-        """Times of the edges of ``polarity`` on ``channel``, s."""
-        sel = (self.channels == channel) & (self.polarities == polarity)
-        return self.times[sel]
-
-    @classmethod
-    def empty(cls) -> SyncArrays:
-        return cls(np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64))
-
-    @classmethod
-    def from_edges(cls, parts: Sequence[tuple[np.ndarray, int, int]]) -> SyncArrays:
-        """Merge ``(times, channel, polarity)`` groups into time order (stable)."""
-        if not parts:
-            return cls.empty()
-        times = np.concatenate([np.asarray(t, np.float64) for t, _, _ in parts])
-        channels = np.concatenate([np.full(len(t), c, np.int64) for t, c, _ in parts])
-        pol = np.concatenate([np.full(len(t), p, np.int64) for t, _, p in parts])
-        order = np.argsort(times, kind="stable")
-        return cls(times[order], channels[order], pol[order])
 
 
 @dataclass
@@ -626,55 +589,6 @@ def simulate_daq(
 # --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DaqFiles:
-    """The DAQ files of a session folder, as read by :func:`load_daq_files`.
-
-    Attributes
-    ----------
-    fpga_sync : SyncArrays or None
-        ``raw_ephys_data/_spikeglx_sync.*`` (None when the session has none: training rig).
-    bpod_sync : SyncArrays
-        ``raw_behavior_data/_iblrig_bpod.sync.*``, Bpod clock.
-    trial_intervals_bpod_s : (m, 2) float64
-        ``raw_behavior_data/_iblrig_trials.intervals.npy``, Bpod clock.
-    """
-
-    fpga_sync: SyncArrays | None
-    bpod_sync: SyncArrays
-    trial_intervals_bpod_s: np.ndarray
-
-
-def _write_sync(folder: Path, stem: str, sync: SyncArrays) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, arr, dtype in (
-        ("times", sync.times, np.float64),
-        ("channels", sync.channels, np.int64),
-        ("polarities", sync.polarities, np.int64),
-    ):
-        path = folder / f"{stem}.{name}.npy"
-        np.save(path, np.asarray(arr, dtype))
-        paths.append(path)
-    return paths
-
-
-def _read_sync(folder: Path, stem: str) -> SyncArrays:
-    paths = {name: folder / f"{stem}.{name}.npy" for name in ("times", "channels", "polarities")}
-    missing = [str(p) for p in paths.values() if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(f"missing sync file(s): {', '.join(missing)}")
-    arrays = {name: np.load(p) for name, p in paths.items()}
-    sizes = {name: len(a) for name, a in arrays.items()}
-    if len(set(sizes.values())) != 1:
-        raise ValueError(f"sync files {folder / stem}.* have different lengths: {sizes}")
-    return SyncArrays(
-        times=arrays["times"].astype(np.float64),
-        channels=arrays["channels"].astype(np.int64),
-        polarities=arrays["polarities"].astype(np.int64),
-    )
-
-
 def write_daq_files(daq: SimulatedDaq, session_dir: Path | str) -> list[Path]:
     """Write the session's DAQ files in IBL's names; returns the paths written.
 
@@ -685,38 +599,13 @@ def write_daq_files(daq: SimulatedDaq, session_dir: Path | str) -> list[Path]:
     session_dir = Path(session_dir)
     paths: list[Path] = []
     if daq.rig_type != "training":
-        paths += _write_sync(session_dir / RAW_EPHYS_DIR, _FPGA_SYNC, daq.fpga_sync)
+        paths += write_sync(session_dir / RAW_EPHYS_DIR, FPGA_SYNC, daq.fpga_sync)
     behavior = session_dir / RAW_BEHAVIOR_DIR
-    paths += _write_sync(behavior, _BPOD_SYNC, daq.bpod_sync)
-    path = behavior / _TRIAL_INTERVALS
+    paths += write_sync(behavior, BPOD_SYNC, daq.bpod_sync)
+    path = behavior / TRIAL_INTERVALS
     np.save(path, np.asarray(daq.trial_intervals_bpod_s, np.float64).reshape(-1, 2))
     paths.append(path)
     return paths
-
-
-def load_daq_files(session_dir: Path | str) -> DaqFiles:
-    """Read the files :func:`write_daq_files` writes.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the session folder, the Bpod sync files or the trial intervals are missing
-        (the FPGA sync is optional: None when ``raw_ephys_data`` has none).
-    ValueError
-        If a sync file set has arrays of different lengths.
-    """
-    session_dir = Path(session_dir)
-    if not session_dir.is_dir():
-        raise FileNotFoundError(f"session folder not found: {session_dir}")
-    ephys = session_dir / RAW_EPHYS_DIR
-    fpga = _read_sync(ephys, _FPGA_SYNC) if (ephys / f"{_FPGA_SYNC}.times.npy").is_file() else None
-    behavior = session_dir / RAW_BEHAVIOR_DIR
-    bpod = _read_sync(behavior, _BPOD_SYNC)
-    path = behavior / _TRIAL_INTERVALS
-    if not path.is_file():
-        raise FileNotFoundError(f"trial intervals file not found: {path}")
-    intervals = np.load(path).astype(np.float64).reshape(-1, 2)
-    return DaqFiles(fpga_sync=fpga, bpod_sync=bpod, trial_intervals_bpod_s=intervals)
 
 
 # --------------------------------------------------------------------------------------

@@ -1,0 +1,202 @@
+"""Frame times on the DAQ clock: one time per video frame, with drops, jitter and drift.
+
+Tables
+------
+SyncParams : lookup of QC thresholds for frame times.
+SyncPulses : per camera recording, the frame times on the FPGA (ephys rigs) or Bpod
+    (training rigs) clock, the counts of what was matched, dropped and extrapolated, and the
+    FPGA-Bpod clock fit when the session has both clocks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import datajoint as dj
+import numpy as np
+
+from pipeline import layout, sync
+from pipeline.io.daq import BPOD_CAMERA_CHANNEL, BPOD_TRIAL_CHANNEL, load_daq_files
+from pipeline.io.framedata import read_framedata
+from pipeline.rigs import FPGA_CHANNELS
+from schemas import config
+from schemas.session import CameraRecording, RigCamera, Session, session_name
+
+schema = dj.Schema()
+
+
+@schema
+class SyncParams(dj.Lookup):
+    """Thresholds of the frame-time QC (IBL's camera QC on timing).
+
+    Attributes:
+        sync_params (str): Name of the parameter set.
+        max_dropped_fraction (float): Dropped frames above this fraction of exposures fail.
+        fps_tolerance_hz (float): Median frame rate further than this from expected fails, Hz.
+        max_extrapolated_fraction (float): More extrapolated frames than this warn.
+        max_jitter_factor (float): Jitter above this multiple of the expected jitter warns.
+    """
+
+    definition = """
+    sync_params: varchar(32)
+    ---
+    max_dropped_fraction: float64    # fraction of exposures
+    fps_tolerance_hz: float64        # Hz
+    max_extrapolated_fraction: float64
+    max_jitter_factor: float64       # multiple of the expected jitter
+    """
+    contents = [
+        dict(sync_params="ibl", max_dropped_fraction=0.001, fps_tolerance_hz=1.0,
+             max_extrapolated_fraction=0.01, max_jitter_factor=2.0),
+    ]  # fmt: skip
+
+
+@schema
+class SyncPulses(dj.Imported):
+    """One time per video frame on the DAQ clock, and how it was obtained.
+
+    Attributes:
+        clock (str): ``fpga`` or ``bpod``: the clock of ``frame_times``.
+        frame_times (array): ``(n_frames,)`` seconds on ``clock``, strictly increasing.
+        is_extrapolated (array): ``(n_frames,)`` bool, frames without their own pulse.
+        n_pulses (int): Rising edges on the camera's channel.
+        n_extra_pulses_start, n_extra_pulses_end (int): Pulses before the first / after the
+            last frame, dropped.
+        n_dropped_frames (int): Exposures with a pulse but no image (frame-counter gaps).
+        n_extrapolated (int): Frames whose time was extrapolated or filled.
+        jitter_us (float): Standard deviation of the frame interval, microseconds.
+        median_fps (float): Median frame rate, frames/s.
+        sync_method (str): How frames were matched to pulses (``pipeline.sync.METHODS``).
+        qc_status (str): ``pass``, ``warning`` or ``fail``; ``qc_reasons`` says why.
+        clock_offset_s, clock_drift_ppm, clock_residual_us, n_clock_points: The fit
+            ``bpod = offset + (1 + drift) * fpga`` from trial-onset pulses (ephys rigs).
+    """
+
+    definition = """
+    -> CameraRecording
+    ---
+    -> SyncParams
+    clock: enum('fpga', 'bpod')
+    frame_times: <npy@ibl_video>     # (n_frames,) s on `clock`
+    is_extrapolated: <npy@ibl_video> # (n_frames,) bool
+    n_pulses: int32
+    n_extra_pulses_start: int32
+    n_extra_pulses_end: int32
+    n_dropped_frames: int32
+    n_extrapolated: int32
+    jitter_us: float64               # std of the frame interval, microseconds
+    median_fps: float64              # frames/s
+    sync_method: varchar(32)
+    sync_warnings: varchar(2000)
+    qc_status: enum('pass', 'warning', 'fail')
+    qc_reasons: varchar(2000)
+    clock_offset_s=null: float64     # bpod = offset + (1 + drift) * fpga
+    clock_drift_ppm=null: float64
+    clock_residual_us=null: float64  # std of the fit's residuals, microseconds
+    n_clock_points=null: int32
+    """
+
+    def make_fetch(self, key, sync_params: str = "ibl"):
+        session_dir, rig_type = (Session & key).fetch1("session_dir", "rig_type")
+        recording = (CameraRecording & key).fetch1("raw_video_path", "n_frames", "has_frame_data")
+        camera = (RigCamera & {"rig_type": rig_type, "camera_label": key["camera_label"]}).fetch1()
+        params = (SyncParams & {"sync_params": sync_params}).fetch1()
+        return session_dir, recording, camera, params
+
+    def make_compute(self, key, session_dir, recording, camera, params):
+        root = config.current().data_root
+        name = f"{session_name(key)} {key['camera_label']} camera"
+        raw_video_path, n_frames, has_frame_data = recording
+        frame_data = None
+        if has_frame_data:
+            video = layout.resolve_under(root, raw_video_path)
+            frame_data = read_framedata(video.parent / layout.framedata_name(key["camera_label"]))
+        row = compute_frame_times(layout.resolve_under(root, session_dir), int(n_frames), frame_data, camera, params, name)
+        return (dict(key, sync_params=params["sync_params"], **row),)
+
+    def make_insert(self, key, row):
+        self.insert1(row)
+
+
+def compute_frame_times(session_dir: Path, n_frames: int, frame_data, camera: dict, params: dict, name: str) -> dict:
+    """Frame times of one camera from a session's DAQ files (the body of ``SyncPulses.make``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the session has no DAQ files for the camera's sync device.
+    pipeline.sync.SyncError
+        If the pulses cannot be matched to the video's frames (the message gives the counts).
+    """
+    files = load_daq_files(session_dir)
+    counter = gpio = timestamps = None
+    if frame_data is not None:
+        counter, gpio, timestamps = frame_data.frame_counter, frame_data.gpio, frame_data.camera_timestamp.astype(np.int64)
+    fit = None
+    if files.fpga_sync is not None:
+        fpga_onsets = files.fpga_sync.edges(FPGA_CHANNELS["bpod"])
+        bpod_onsets = files.bpod_sync.edges(BPOD_TRIAL_CHANNEL)
+        if len(fpga_onsets) >= 2 and len(bpod_onsets) >= 2:
+            fit = sync.fit_clock(fpga_onsets, bpod_onsets, name=name)
+    if camera["sync_device"] == "fpga":
+        if files.fpga_sync is None:
+            raise FileNotFoundError(f"{name}: its TTL goes to the FPGA but {session_dir} has no FPGA sync files")
+        result = sync.frame_times_from_pulses(
+            files.fpga_sync.edges(camera["sync_channel"]), counter, n_frames, gpio=gpio,
+            pin_events_s=files.fpga_sync.edges(FPGA_CHANNELS["bpod"]), fps=camera["expected_fps"],
+            camera_timestamps=timestamps, name=name,
+        )  # fmt: skip
+        clock = "fpga"
+    else:
+        result = sync.frame_times_from_bpod(
+            files.bpod_sync.edges(BPOD_CAMERA_CHANNEL), files.trial_intervals_bpod_s, n_frames, counter,
+            gpio=gpio, pin_events_s=files.bpod_sync.edges(BPOD_TRIAL_CHANNEL), fps=camera["expected_fps"],
+            camera_timestamps=timestamps, name=name,
+        )  # fmt: skip
+        clock = "bpod"
+    qc = sync.sync_qc(
+        result, camera["expected_fps"], expected_jitter_us=camera["expected_jitter_us"],
+        max_dropped_fraction=params["max_dropped_fraction"], fps_tolerance_hz=params["fps_tolerance_hz"],
+        max_extrapolated_fraction=params["max_extrapolated_fraction"], max_jitter_factor=params["max_jitter_factor"],
+    )  # fmt: skip
+    stats = sync.frame_interval_stats(result.frame_times_s)
+    return dict(
+        clock=clock,
+        frame_times=result.frame_times_s,
+        is_extrapolated=result.is_extrapolated,
+        n_pulses=result.n_pulses,
+        n_extra_pulses_start=result.n_extra_pulses_start,
+        n_extra_pulses_end=result.n_extra_pulses_end,
+        n_dropped_frames=result.n_dropped_frames,
+        n_extrapolated=result.n_extrapolated,
+        jitter_us=stats.jitter_us,
+        median_fps=stats.median_fps,
+        sync_method=result.method,
+        sync_warnings="; ".join(result.warnings)[:2000],
+        qc_status=qc.status,
+        qc_reasons="; ".join(qc.reasons)[:2000],
+        clock_offset_s=None if fit is None else fit.offset_s,
+        clock_drift_ppm=None if fit is None else fit.drift_ppm,
+        clock_residual_us=None if fit is None else fit.residual_std_s * 1e6,
+        n_clock_points=None if fit is None else fit.n_points,
+    )
+
+
+def frame_times(key: dict) -> np.ndarray:
+    """``(n_frames,)`` frame times of one camera recording, seconds on its ``clock``."""
+    return np.asarray((SyncPulses & key).fetch1("frame_times"))
+
+
+def export_times(key: dict, out_dir: Path | None = None) -> Path:
+    """Write IBL's ``_ibl_<label>Camera.times.npy`` (default: the session's ``alf/`` folder)."""
+    root = config.current().data_root
+    if out_dir is None:
+        out_dir = layout.resolve_under(root, (Session & key).fetch1("session_dir")) / layout.ALF_DIR
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"_ibl_{key['camera_label']}Camera.times.npy"
+    tmp = path.with_name(f".{path.name}.partial")
+    with open(tmp, "wb") as fh:
+        np.save(fh, frame_times(key))
+    tmp.replace(path)
+    return path

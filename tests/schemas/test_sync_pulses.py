@@ -1,0 +1,117 @@
+"""SyncPulses on simulated sessions with known truth, on every backend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.io.daq import FPGA_SYNC, load_daq_files
+from pipeline.layout import RAW_EPHYS_DIR
+
+FPGA_SAMPLE_S = 1 / 30000
+
+
+@pytest.fixture(scope="module")
+def ephys_session(db):
+    """A 20 s simulated ephys session with 2% drops and extra pulses, ingested."""
+    from acquisition.daq import DaqConfig
+    from acquisition.insert import insert_recording
+    from acquisition.session import record_session
+    from schemas.session import CameraRecording
+
+    config = DaqConfig(seed=5, drop_rate=0.02, extra_pulses_start=4, extra_pulses_end=3, bpod_drift_ppm=50.0)
+    rec = record_session(db.data_root, "SYNC01", "ephys", 20.0, scale=0.125, seed=5, daq_config=config, progress=False)
+    key = insert_recording(rec)
+    CameraRecording.populate(key, reserve_jobs=True, suppress_errors=True)
+    return key, rec
+
+
+def test_frame_times_match_truth(db, ephys_session):
+    from acquisition.daq import load_truth
+    from schemas.session import CameraRecording
+    from schemas.sync import SyncPulses
+
+    key, rec = ephys_session
+    result = SyncPulses.populate(key, reserve_jobs=True, suppress_errors=True)
+    assert result["error_list"] == []
+    truth = load_truth(rec.folder)
+    for row in (SyncPulses & key).to_dicts():
+        label = row["camera_label"]
+        n_frames = (CameraRecording & key & {"camera_label": label}).fetch1("n_frames")
+        times = np.asarray(row["frame_times"])
+        timing = truth.timing[label]
+        assert row["clock"] == "fpga"
+        assert times.shape == (n_frames,) and np.all(np.diff(times) > 0)
+        measured = ~np.asarray(row["is_extrapolated"])
+        err = np.abs(times - timing.frame_times_s[:n_frames])
+        assert err[measured].max() <= FPGA_SAMPLE_S + 1e-9
+        assert err.max() < 1 / timing.fps
+        assert row["n_dropped_frames"] == int((~timing.recorded).sum())
+        assert row["n_extra_pulses_start"] == 4 and row["n_extra_pulses_end"] == 3
+        assert abs(row["jitter_us"] - timing.jitter_us) / timing.jitter_us < 0.25  # 20 s: few intervals
+        # 3 trial onsets in 20 s on a 10 kHz Bpod clock: a few ppm; the 1 ppm acceptance is
+        # tested on 120 s trains in tests/pipeline/test_sync.py
+        assert abs(row["clock_drift_ppm"] - 50.0) < 8.0
+        assert row["qc_status"] == "fail" and "dropped" in row["qc_reasons"]  # 2% > 0.1%
+
+
+def test_export_times(db, ephys_session):
+    from schemas.sync import SyncPulses, export_times, frame_times
+
+    key, _ = ephys_session
+    SyncPulses.populate(key, reserve_jobs=True, suppress_errors=True)
+    ckey = dict(key, camera_label="left")
+    path = export_times(ckey)
+    assert path.name == "_ibl_leftCamera.times.npy"
+    np.testing.assert_array_equal(np.load(path), frame_times(ckey))
+
+
+def test_unmatched_pulses_are_an_error_naming_session_and_camera(db):
+    from acquisition.daq import DaqConfig
+    from acquisition.insert import insert_recording
+    from acquisition.session import record_session
+    from schemas.session import CameraRecording
+    from schemas.sync import SyncPulses
+
+    rec = record_session(db.data_root, "SYNC02", "ephys", 8.0, scale=0.125, seed=6, daq_config=DaqConfig(seed=6), progress=False)
+    key = insert_recording(rec)
+    CameraRecording.populate(key, reserve_jobs=True, suppress_errors=True)
+    # keep only 10 of the body camera's pulses: far too few for its frames
+    folder = rec.folder / RAW_EPHYS_DIR
+    sync = load_daq_files(rec.folder).fpga_sync
+    body = np.flatnonzero(sync.channels == 4)
+    keep = np.ones(len(sync.times), bool)
+    keep[body[20:]] = False
+    for name, arr in (("times", sync.times), ("channels", sync.channels), ("polarities", sync.polarities)):
+        np.save(folder / f"{FPGA_SYNC}.{name}.npy", arr[keep])
+    result = SyncPulses.populate(key, reserve_jobs=True, suppress_errors=True)
+    errors = {k["camera_label"]: m for k, m in result["error_list"]}
+    assert set(errors) == {"body"}
+    assert "SYNC02" in errors["body"] and "body camera" in errors["body"] and "pulses" in errors["body"]
+    assert not (SyncPulses & key & {"camera_label": "body"})
+    assert len(SyncPulses & key) == 2
+    assert len(SyncPulses.jobs & {"status": "error", "camera_label": "body"}) == 1
+
+
+def test_training_rig_on_the_bpod_clock(db):
+    from acquisition.daq import DaqConfig, load_truth
+    from acquisition.insert import insert_recording
+    from acquisition.session import record_session
+    from schemas.session import CameraRecording
+    from schemas.sync import SyncPulses
+
+    rec = record_session(db.data_root, "SYNC03", "training", 20.0, scale=0.125, seed=7, daq_config=DaqConfig(seed=7), progress=False)
+    key = insert_recording(rec)
+    CameraRecording.populate(key, reserve_jobs=True, suppress_errors=True)
+    result = SyncPulses.populate(key, reserve_jobs=True, suppress_errors=True)
+    assert result["error_list"] == []
+    row = (SyncPulses & key).fetch1()
+    assert row["clock"] == "bpod" and row["clock_drift_ppm"] is None
+    session = load_truth(rec.folder).session
+    times = np.asarray(row["frame_times"])
+    true_fpga = load_truth(rec.folder).timing["left"].frame_times_s
+    true_bpod = session["bpod_offset_s"] + true_fpga * (1 + session["bpod_drift_ppm"] * 1e-6)
+    assert times.shape == true_bpod.shape and np.all(np.diff(times) > 0)
+    measured = ~np.asarray(row["is_extrapolated"])
+    assert np.abs(times - true_bpod)[measured].max() < 2e-4  # one 10 kHz Bpod sample + drift
+    assert np.abs(times - true_bpod).max() < 1 / 30  # gaps between trials: within a frame
