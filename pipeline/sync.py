@@ -44,11 +44,14 @@ function says otherwise.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import scipy.signal
 
+from pipeline.io.daq import BPOD_CAMERA_CHANNEL, BPOD_TRIAL_CHANNEL, load_daq_files
 from pipeline.io.framedata import gpio_pin_state, unwrap_camera_timestamps
+from pipeline.rigs import FPGA_CHANNELS
 
 #: Methods :func:`frame_times_from_pulses` may report, best first.
 METHODS: tuple[str, ...] = (
@@ -1346,4 +1349,92 @@ def sync_qc(
             "n_frames": n,
             "n_times": int(t.size),
         },
+    )
+
+
+def frame_times_for_camera(session_dir: Path, n_frames: int, frame_data, camera: dict, params: dict, name: str) -> dict:
+    """Frame times of one camera from a session's DAQ files, with QC and the clock fit.
+
+    Parameters
+    ----------
+    session_dir : Path
+        Session folder holding the DAQ files (:mod:`pipeline.io.daq`).
+    n_frames : int
+        Frames in the video.
+    frame_data : pipeline.io.framedata.FrameData or None
+        The recording's per-frame metadata (frame counter, GPIO, camera timestamps).
+    camera : dict
+        ``sync_device`` (``fpga``/``bpod``), ``sync_channel``, ``expected_fps`` (frames/s),
+        ``expected_jitter_us`` (microseconds).
+    params : dict
+        QC thresholds: ``max_dropped_fraction``, ``fps_tolerance_hz``,
+        ``max_extrapolated_fraction``, ``max_jitter_factor``.
+    name : str
+        Recording name for messages.
+
+    Returns
+    -------
+    dict
+        The columns of ``schemas.sync.SyncPulses``: ``clock``, ``frame_times`` (seconds on
+        that clock), ``is_extrapolated``, counts, ``jitter_us``, ``median_fps``, QC status and
+        reasons, and the FPGA-to-Bpod clock fit (None on training rigs).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the session has no DAQ files for the camera's sync device.
+    pipeline.sync.SyncError
+        If the pulses cannot be matched to the video's frames (the message gives the counts).
+    """
+    files = load_daq_files(session_dir)
+    counter = gpio = timestamps = None
+    if frame_data is not None:
+        counter, gpio, timestamps = frame_data.frame_counter, frame_data.gpio, frame_data.camera_timestamp.astype(np.int64)
+    fit = None
+    if files.fpga_sync is not None:
+        fpga_onsets = files.fpga_sync.edges(FPGA_CHANNELS["bpod"])
+        bpod_onsets = files.bpod_sync.edges(BPOD_TRIAL_CHANNEL)
+        if len(fpga_onsets) >= 2 and len(bpod_onsets) >= 2:
+            fit = fit_clock(fpga_onsets, bpod_onsets, name=name)
+    if camera["sync_device"] == "fpga":
+        if files.fpga_sync is None:
+            raise FileNotFoundError(f"{name}: its TTL goes to the FPGA but {session_dir} has no FPGA sync files")
+        result = frame_times_from_pulses(
+            files.fpga_sync.edges(camera["sync_channel"]), counter, n_frames, gpio=gpio,
+            pin_events_s=files.fpga_sync.edges(FPGA_CHANNELS["bpod"]), fps=camera["expected_fps"],
+            camera_timestamps=timestamps, name=name,
+        )  # fmt: skip
+        clock = "fpga"
+    else:
+        result = frame_times_from_bpod(
+            files.bpod_sync.edges(BPOD_CAMERA_CHANNEL), files.trial_intervals_bpod_s, n_frames, counter,
+            gpio=gpio, pin_events_s=files.bpod_sync.edges(BPOD_TRIAL_CHANNEL), fps=camera["expected_fps"],
+            camera_timestamps=timestamps, name=name,
+        )  # fmt: skip
+        clock = "bpod"
+    qc = sync_qc(
+        result, camera["expected_fps"], expected_jitter_us=camera["expected_jitter_us"],
+        max_dropped_fraction=params["max_dropped_fraction"], fps_tolerance_hz=params["fps_tolerance_hz"],
+        max_extrapolated_fraction=params["max_extrapolated_fraction"], max_jitter_factor=params["max_jitter_factor"],
+    )  # fmt: skip
+    stats = frame_interval_stats(result.frame_times_s)
+    return dict(
+        clock=clock,
+        frame_times=result.frame_times_s,
+        is_extrapolated=result.is_extrapolated,
+        n_pulses=result.n_pulses,
+        n_extra_pulses_start=result.n_extra_pulses_start,
+        n_extra_pulses_end=result.n_extra_pulses_end,
+        n_dropped_frames=result.n_dropped_frames,
+        n_extrapolated=result.n_extrapolated,
+        jitter_us=stats.jitter_us,
+        median_fps=stats.median_fps,
+        sync_method=result.method,
+        sync_warnings="; ".join(result.warnings)[:2000],
+        qc_status=qc.status,
+        qc_reasons="; ".join(qc.reasons)[:2000],
+        clock_offset_s=None if fit is None else fit.offset_s,
+        clock_drift_ppm=None if fit is None else fit.drift_ppm,
+        clock_residual_us=None if fit is None else fit.residual_std_s * 1e6,
+        n_clock_points=None if fit is None else fit.n_points,
     )

@@ -16,9 +16,7 @@ import datajoint as dj
 import numpy as np
 
 from pipeline import layout, sync
-from pipeline.io.daq import BPOD_CAMERA_CHANNEL, BPOD_TRIAL_CHANNEL, load_daq_files
 from pipeline.io.framedata import read_framedata
-from pipeline.rigs import FPGA_CHANNELS
 from schemas import config
 from schemas.session import CameraRecording, RigCamera, Session, session_name
 
@@ -111,75 +109,11 @@ class SyncPulses(dj.Imported):
         if has_frame_data:
             video = layout.resolve_under(root, raw_video_path)
             frame_data = read_framedata(video.parent / layout.framedata_name(key["camera_label"]))
-        row = compute_frame_times(layout.resolve_under(root, session_dir), int(n_frames), frame_data, camera, params, name)
+        row = sync.frame_times_for_camera(layout.resolve_under(root, session_dir), int(n_frames), frame_data, camera, params, name)
         return (dict(key, sync_params=params["sync_params"], **row),)
 
     def make_insert(self, key, row):
         self.insert1(row)
-
-
-def compute_frame_times(session_dir: Path, n_frames: int, frame_data, camera: dict, params: dict, name: str) -> dict:
-    """Frame times of one camera from a session's DAQ files (the body of ``SyncPulses.make``).
-
-    Raises
-    ------
-    FileNotFoundError
-        If the session has no DAQ files for the camera's sync device.
-    pipeline.sync.SyncError
-        If the pulses cannot be matched to the video's frames (the message gives the counts).
-    """
-    files = load_daq_files(session_dir)
-    counter = gpio = timestamps = None
-    if frame_data is not None:
-        counter, gpio, timestamps = frame_data.frame_counter, frame_data.gpio, frame_data.camera_timestamp.astype(np.int64)
-    fit = None
-    if files.fpga_sync is not None:
-        fpga_onsets = files.fpga_sync.edges(FPGA_CHANNELS["bpod"])
-        bpod_onsets = files.bpod_sync.edges(BPOD_TRIAL_CHANNEL)
-        if len(fpga_onsets) >= 2 and len(bpod_onsets) >= 2:
-            fit = sync.fit_clock(fpga_onsets, bpod_onsets, name=name)
-    if camera["sync_device"] == "fpga":
-        if files.fpga_sync is None:
-            raise FileNotFoundError(f"{name}: its TTL goes to the FPGA but {session_dir} has no FPGA sync files")
-        result = sync.frame_times_from_pulses(
-            files.fpga_sync.edges(camera["sync_channel"]), counter, n_frames, gpio=gpio,
-            pin_events_s=files.fpga_sync.edges(FPGA_CHANNELS["bpod"]), fps=camera["expected_fps"],
-            camera_timestamps=timestamps, name=name,
-        )  # fmt: skip
-        clock = "fpga"
-    else:
-        result = sync.frame_times_from_bpod(
-            files.bpod_sync.edges(BPOD_CAMERA_CHANNEL), files.trial_intervals_bpod_s, n_frames, counter,
-            gpio=gpio, pin_events_s=files.bpod_sync.edges(BPOD_TRIAL_CHANNEL), fps=camera["expected_fps"],
-            camera_timestamps=timestamps, name=name,
-        )  # fmt: skip
-        clock = "bpod"
-    qc = sync.sync_qc(
-        result, camera["expected_fps"], expected_jitter_us=camera["expected_jitter_us"],
-        max_dropped_fraction=params["max_dropped_fraction"], fps_tolerance_hz=params["fps_tolerance_hz"],
-        max_extrapolated_fraction=params["max_extrapolated_fraction"], max_jitter_factor=params["max_jitter_factor"],
-    )  # fmt: skip
-    stats = sync.frame_interval_stats(result.frame_times_s)
-    return dict(
-        clock=clock,
-        frame_times=result.frame_times_s,
-        is_extrapolated=result.is_extrapolated,
-        n_pulses=result.n_pulses,
-        n_extra_pulses_start=result.n_extra_pulses_start,
-        n_extra_pulses_end=result.n_extra_pulses_end,
-        n_dropped_frames=result.n_dropped_frames,
-        n_extrapolated=result.n_extrapolated,
-        jitter_us=stats.jitter_us,
-        median_fps=stats.median_fps,
-        sync_method=result.method,
-        sync_warnings="; ".join(result.warnings)[:2000],
-        qc_status=qc.status,
-        qc_reasons="; ".join(qc.reasons)[:2000],
-        clock_offset_s=None if fit is None else fit.offset_s,
-        clock_drift_ppm=None if fit is None else fit.drift_ppm,
-        clock_residual_us=None if fit is None else fit.residual_std_s * 1e6,
-        n_clock_points=None if fit is None else fit.n_points,
-    )
 
 
 def frame_times(key: dict) -> np.ndarray:
