@@ -31,6 +31,10 @@ db_app = typer.Typer(help="Start, stop and inspect the embedded database server.
 session_app = typer.Typer(help="Register sessions.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(session_app, name="session")
+raw_app = typer.Typer(help="Raw video files: safe removal after a verified archival encode.", no_args_is_help=True)
+compression_app = typer.Typer(help="Compression settings: the size and quality study.", no_args_is_help=True)
+app.add_typer(raw_app, name="raw")
+app.add_typer(compression_app, name="compression")
 
 out = Console()
 err = Console(stderr=True)
@@ -186,6 +190,46 @@ def camera_check(
     out.print(f"{'PASS' if result.passed else 'FAIL'}: {result.message} -> {out_png}")
     if not result.passed:
         raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------- raw files and compression
+@raw_app.command("cleanup")
+def raw_cleanup(
+    apply: Annotated[bool, typer.Option("--apply", help="Delete the listed files (default: only list them).")] = False,
+    params: Annotated[str, typer.Option(help="Compression set whose verified encode makes deletion safe.")] = "archival",
+) -> None:
+    """List raw videos whose archival encode is verified; delete them (and record it) only with --apply."""
+    _activate()
+    from schemas.compression import remove_raw_files
+
+    rows = remove_raw_files(params, apply=apply)
+    for r in rows:
+        out.print(f"{'deleted' if apply else 'removable'}: {r['raw_video_path']} ({r['compressed_video_path']})", highlight=False)
+    if not rows:
+        out.print(f"no raw file has a verified {params!r} encode that is not yet removed")
+    elif not apply:
+        out.print(f"{len(rows)} file(s) can be removed; run again with --apply to delete them")
+
+
+@compression_app.command("study")
+def compression_study(
+    raw: Annotated[Path, typer.Argument(help="A raw video to study.")],
+    crf: Annotated[list[int], typer.Option(help="crf values (repeat the option).")] = [17, 23, 29, 35],  # noqa: B006
+    preset: Annotated[str, typer.Option(help="x264 preset.")] = "faster",
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the encodes, the table (CSV) and the plot (PNG).")] = Path("compression_study"),
+) -> None:
+    """Encode a recording at several crf values; write a table and a plot of size and quality against crf."""
+    from pipeline.compression import compression_study as study
+    from pipeline.plots import plot_compression_study
+
+    if not raw.is_file():
+        fail(f"raw video not found: {raw}", 2)
+    df = study(raw, crf, preset, out_dir, progress=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out_dir / "compression_study.csv", index=False)
+    plot_compression_study(df, out_dir / "compression_study.png")
+    out.print(df.to_string(index=False))
+    out.print(f"wrote {out_dir / 'compression_study.csv'} and {out_dir / 'compression_study.png'}")
 
 
 # ---------------------------------------------------------------- populate and status
