@@ -993,3 +993,106 @@ def check_lick_rate(
     lo, hi = rate_range_hz
     outcome = "FAIL" if rate > hi else ("WARNING" if rate < lo else "PASS")
     return QCResult("lick_rate", outcome, rate, {"n_licks": n})
+
+
+# ---- the whole camera QC of one recording ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CameraQCParams:
+    """Thresholds of :func:`camera_qc` (IBL's defaults).
+
+    Attributes
+    ----------
+    brightness_bounds : (float, float)
+        Accepted mean grey level of a frame.
+    brightness_pct_pass : float
+        Fraction of sampled frames that must be within the bounds.
+    framerate_tolerance_hz : float
+        Largest difference of the measured from the expected frame rate, Hz.
+    dropped_threshold_pct : float
+        Largest accepted percentage of dropped frames.
+    position_thresh_pct : (float, float)
+        PASS / WARNING limits of the image shift against the reference, % of the frame size.
+    focus_ratio_thresh : (float, float)
+        FAIL / WARNING limits of the sharpness ratio to the reference.
+    """
+
+    brightness_bounds: tuple[float, float] = (40.0, 200.0)
+    brightness_pct_pass: float = 0.75
+    framerate_tolerance_hz: float = 1.0
+    dropped_threshold_pct: float = 0.1
+    position_thresh_pct: tuple[float, float] = (10.0, 15.0)
+    focus_ratio_thresh: tuple[float, float] = (0.25, 0.5)
+
+
+def camera_qc(
+    frames: np.ndarray,
+    *,
+    frame_times_s: np.ndarray,
+    n_video_frames: int,
+    video_fps: float,
+    width: int,
+    height: int,
+    expected_fps: float,
+    expected_width: int,
+    expected_height: int,
+    frame_counter: np.ndarray | None = None,
+    pin_state: np.ndarray | None = None,
+    n_ttl_events: int | None = None,
+    reference: np.ndarray | None = None,
+    params: CameraQCParams | None = None,
+) -> list[QCResult]:
+    """IBL's camera QC checks on one recording; each check's value and outcome.
+
+    Parameters
+    ----------
+    frames : (k, h, w) uint8
+        Frames sampled evenly through the video.
+    frame_times_s : (n,) float
+        Frame times, seconds on the DAQ clock.
+    n_video_frames : int
+        Frames in the video file.
+    video_fps : float
+        The file's frame rate, Hz.
+    width, height, expected_width, expected_height : int
+        Pixels.
+    expected_fps : float
+        The camera's configured rate, Hz.
+    frame_counter : (n,) int, optional
+        Embedded frame counter (frameData); without it the dropped-frame check is NOT_SET.
+    pin_state : (n,) bool, optional
+        The GPIO pin carrying the Bpod signal, per frame; with ``n_ttl_events`` (the DAQ's
+        count of that signal's rising edges) the pin-state check runs.
+    reference : (h, w) uint8, optional
+        Reference frame of this camera set-up; without it position and focus are NOT_SET.
+    params : CameraQCParams, optional
+        Thresholds (IBL's by default).
+
+    Returns
+    -------
+    list of QCResult
+        ``brightness, file_headers, framerate, resolution, dropped_frames, timestamps,
+        pin_state, position, focus``, in that order.
+    """
+    p = params or CameraQCParams()
+    results = [
+        check_brightness(frames, bounds=p.brightness_bounds, pct_pass=p.brightness_pct_pass),
+        check_file_headers(video_fps, expected_fps),
+        check_framerate(frame_times_s, expected_fps, threshold_hz=p.framerate_tolerance_hz),
+        check_resolution(width, height, expected_width, expected_height),
+        check_dropped_frames(frame_counter, n_video_frames, threshold_pct=p.dropped_threshold_pct)
+        if frame_counter is not None
+        else QCResult("dropped_frames", "NOT_SET"),
+        check_timestamps(frame_times_s, n_video_frames),
+        check_pin_state(pin_state, n_video_frames, n_ttl_events)
+        if pin_state is not None and n_ttl_events is not None
+        else QCResult("pin_state", "NOT_SET"),
+    ]
+    usable_reference = reference is not None and np.asarray(reference).shape == tuple(np.asarray(frames).shape[1:])
+    if usable_reference:
+        results.append(check_position(frames, reference, pos_thresh_pct=p.position_thresh_pct))
+        results.append(check_focus(frames, reference, ratio_thresh=p.focus_ratio_thresh))
+    else:
+        results += [QCResult("position", "NOT_SET"), QCResult("focus", "NOT_SET")]
+    return results

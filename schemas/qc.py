@@ -1,0 +1,197 @@
+"""Quality control of the camera recordings (IBL's camera QC), on the DAQ clock.
+
+Tables
+------
+CameraQCParams : lookup of the thresholds.
+CameraReference : a reference frame per rig camera (position and focus are judged against it).
+CameraQC : per synced recording, each check's value and outcome (Part ``Check``) and the overall outcome.
+"""
+
+from __future__ import annotations
+
+import json
+
+import datajoint as dj
+import numpy as np
+
+from pipeline import layout, qc
+from pipeline.io.daq import BPOD_TRIAL_CHANNEL, load_daq_files
+from pipeline.io.framedata import gpio_pin_state, read_framedata
+from pipeline.io.video import read_frames_at
+from pipeline.rigs import FPGA_CHANNELS
+from schemas import config
+from schemas.session import CameraRecording, RigCamera, Session, session_name
+from schemas.sync import SyncPulses
+
+schema = dj.Schema()
+
+OUTCOME_ENUM = "enum('NOT_SET', 'PASS', 'WARNING', 'FAIL', 'CRITICAL')"
+
+
+@schema
+class CameraQCParams(dj.Lookup):
+    """Camera QC thresholds (IBL's by default).
+
+    Attributes:
+        camera_qc_params (str): Name of the set.
+        brightness_low, brightness_high (float): Accepted mean grey level of a frame.
+        brightness_pct_pass (float): Fraction of sampled frames that must be within.
+        framerate_tolerance_hz (float): Hz.
+        dropped_threshold_pct (float): Percent of exposures.
+        position_pass_pct, position_warn_pct (float): Shift limits, % of the frame size.
+        focus_fail_ratio, focus_warn_ratio (float): Sharpness ratio limits to the reference.
+        n_sample_frames (int): Frames sampled for brightness, position and focus.
+    """
+
+    definition = """
+    camera_qc_params: varchar(32)
+    ---
+    brightness_low: float64
+    brightness_high: float64
+    brightness_pct_pass: float64
+    framerate_tolerance_hz: float64
+    dropped_threshold_pct: float64
+    position_pass_pct: float64
+    position_warn_pct: float64
+    focus_fail_ratio: float64
+    focus_warn_ratio: float64
+    n_sample_frames: int32
+    """
+    contents = [
+        dict(camera_qc_params="ibl", brightness_low=40.0, brightness_high=200.0, brightness_pct_pass=0.75,
+             framerate_tolerance_hz=1.0, dropped_threshold_pct=0.1, position_pass_pct=10.0, position_warn_pct=15.0,
+             focus_fail_ratio=0.25, focus_warn_ratio=0.5, n_sample_frames=20),
+    ]  # fmt: skip
+
+    @staticmethod
+    def as_params(row: dict) -> qc.CameraQCParams:
+        return qc.CameraQCParams(
+            brightness_bounds=(row["brightness_low"], row["brightness_high"]),
+            brightness_pct_pass=row["brightness_pct_pass"], framerate_tolerance_hz=row["framerate_tolerance_hz"],
+            dropped_threshold_pct=row["dropped_threshold_pct"],
+            position_thresh_pct=(row["position_pass_pct"], row["position_warn_pct"]),
+            focus_ratio_thresh=(row["focus_fail_ratio"], row["focus_warn_ratio"]),
+        )  # fmt: skip
+
+
+@schema
+class CameraReference(dj.Manual):
+    """The reference view of a rig camera (the set-up aid's outline and the QC's position/focus).
+
+    Attributes:
+        reference_frame (array): ``(height, width)`` uint8 grey frame.
+        reference_source (str): Where it came from.
+    """
+
+    definition = """
+    -> RigCamera
+    reference_width: int32           # pixels
+    reference_height: int32          # pixels
+    ---
+    reference_frame: <npy@ibl_video> # (height, width) uint8
+    reference_source: varchar(255)
+    """
+
+
+@schema
+class CameraQC(dj.Computed):
+    """IBL's camera QC of one synced recording.
+
+    Attributes:
+        camera_qc_params (str): Thresholds used.
+        overall_outcome (str): The worst outcome of the checks.
+    """
+
+    definition = """
+    -> SyncPulses
+    ---
+    -> CameraQCParams
+    overall_outcome: enum('NOT_SET', 'PASS', 'WARNING', 'FAIL', 'CRITICAL')
+    """
+
+    class Check(dj.Part):
+        """One check: its value (unit in ``pipeline.qc``'s docstrings), outcome and details.
+
+        Attributes:
+            check_name (str): ``brightness``, ``framerate``, ``dropped_frames``...
+            outcome (str): NOT_SET, PASS, WARNING, FAIL or CRITICAL.
+            check_value (str): The headline number, as text.
+            check_details (str): JSON of the other numbers.
+        """
+
+        definition = """
+        -> master
+        check_name: varchar(32)
+        ---
+        outcome: enum('NOT_SET', 'PASS', 'WARNING', 'FAIL', 'CRITICAL')
+        check_value=null: varchar(64)
+        check_details: varchar(2000)  # JSON
+        """
+
+    def make_fetch(self, key, camera_qc_params: str = "ibl"):
+        """Small values and lazy array references only (DataJoint re-runs and hashes this)."""
+        session_dir, rig_type = (Session & key).fetch1("session_dir", "rig_type")
+        rec = (CameraRecording & key).fetch1("raw_video_path", "n_frames", "fps", "width", "height", "has_frame_data")
+        camera = (RigCamera & {"rig_type": rig_type, "camera_label": key["camera_label"]}).fetch1()
+        params = (CameraQCParams & {"camera_qc_params": camera_qc_params}).fetch1()
+        times = (SyncPulses & key).fetch1("frame_times")  # lazy reference to the object store
+        reference = CameraReference & {"rig_type": rig_type, "camera_label": key["camera_label"],
+                                       "reference_width": rec[3], "reference_height": rec[4]}  # fmt: skip
+        reference = reference.fetch1("reference_frame") if reference else None
+        return session_dir, rec, camera, params, times, reference
+
+    def make_compute(self, key, session_dir, rec, camera, params, times, reference):
+        root = config.current().data_root
+        raw_video_path, n_frames, fps, width, height, has_frame_data = rec
+        times = np.asarray(times)
+        video = layout.resolve_under(root, raw_video_path)
+        if not video.exists():
+            raise FileNotFoundError(f"raw video of {session_name(key)} {key['camera_label']} camera is gone: {video}")
+        indices = np.linspace(0, n_frames - 1, min(params["n_sample_frames"], n_frames)).round().astype(int)
+        frames = read_frames_at(video, width, height, indices)
+        counter = pin = n_ttl = None
+        if has_frame_data:
+            fd = read_framedata(video.parent / layout.framedata_name(key["camera_label"]))
+            counter = fd.frame_counter
+            changes = [np.count_nonzero(np.diff(gpio_pin_state(fd.gpio, p).astype(int))) for p in range(4)]
+            pin = gpio_pin_state(fd.gpio, int(np.argmax(changes)))
+            daq = load_daq_files(layout.resolve_under(root, session_dir))
+            edges = daq.fpga_sync.edges(FPGA_CHANNELS["bpod"]) if daq.fpga_sync is not None else daq.bpod_sync.edges(BPOD_TRIAL_CHANNEL)
+            n_ttl = int(np.count_nonzero((edges >= times[0]) & (edges <= times[-1])))
+        results = qc.camera_qc(
+            frames, frame_times_s=times, n_video_frames=n_frames, video_fps=fps, width=width, height=height,
+            expected_fps=camera["expected_fps"], expected_width=camera["expected_width"],
+            expected_height=camera["expected_height"], frame_counter=counter, pin_state=pin, n_ttl_events=n_ttl,
+            reference=None if reference is None else np.asarray(reference), params=CameraQCParams.as_params(params),
+        )  # fmt: skip
+        master = dict(key, camera_qc_params=params["camera_qc_params"], overall_outcome=qc.overall_outcome(r.outcome for r in results))
+        checks = [
+            dict(key, check_name=r.check, outcome=r.outcome, check_value=None if r.value is None else str(r.value)[:64],
+                 check_details=json.dumps(r.details, default=_jsonable)[:2000])
+            for r in results
+        ]  # fmt: skip
+        return master, checks
+
+    def make_insert(self, key, master, checks):
+        self.insert1(master)
+        self.Check.insert(checks)
+
+
+def _jsonable(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return str(x)
+
+
+def insert_simulated_references(width_height: dict[str, tuple[int, int]], rig_type: str = "ephys") -> None:
+    """Insert the simulator's reference views as CameraReference rows (demo and tests)."""
+    from acquisition.setup_aids import reference_frame
+
+    for label, (width, height) in width_height.items():
+        CameraReference.insert1(
+            dict(rig_type=rig_type, camera_label=label, reference_width=width, reference_height=height,
+                 reference_frame=reference_frame(rig_type, label, width, height), reference_source="simulator reference rig"),
+            skip_duplicates=True,
+        )  # fmt: skip
