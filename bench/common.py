@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import datetime as dt
 import tempfile
 import time
@@ -50,12 +52,20 @@ def throwaway_pipeline() -> Iterator[object]:
 
 
 def session_with_video(settings, video: Path, label: str = "left", subject: str = "bench") -> dict:
-    """Link ``video`` into a new session folder under the data root and insert the Session."""
+    """Hard-link ``video`` into a new session folder under the data root and insert the Session.
+
+    A hard link (not a symlink, which the data root refuses) costs nothing and keeps the
+    cached file; across file systems it falls back to a copy.
+    """
     from schemas.session import insert_session
 
     folder = settings.data_root / layout.session_folder(subject, dt.date.today(), 1)
     (folder / layout.RAW_VIDEO_DIR).mkdir(parents=True)
-    (folder / layout.RAW_VIDEO_DIR / layout.raw_video_name(label, video.suffix)).symlink_to(video)
+    target = folder / layout.RAW_VIDEO_DIR / layout.raw_video_name(label, video.suffix)
+    try:
+        os.link(video, target)
+    except OSError:
+        shutil.copyfile(video, target)
     return insert_session(folder, rig_type="training", start_time=dt.datetime.now())
 
 

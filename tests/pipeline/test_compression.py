@@ -105,17 +105,16 @@ def raw(tmp_path_factory) -> tuple[Path, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def encoded(raw, tmp_path_factory) -> tuple[Path, dict[str, EncodeResult]]:
-    """The raw video encoded with each of the design's three sets (progress callbacks recorded)."""
+def encoded(raw, tmp_path_factory) -> tuple[Path, dict[str, EncodeResult], dict[str, list[int]]]:
+    """The raw video encoded with each of the design's three sets, and the progress calls."""
     out_dir = tmp_path_factory.mktemp("encoded")
-    results = {}
+    results, calls = {}, {}
     for name, settings in COMPRESSION_SETS.items():
-        seen: list[int] = []
+        calls[name] = []
         results[name] = encode_video(
-            raw[0], out_dir / f"{name}.mp4", settings, progress=seen.append
+            raw[0], out_dir / f"{name}.mp4", settings, progress=calls[name].append
         )
-        assert seen and seen[-1] == N_FRAMES and seen == sorted(seen)
-    return out_dir, results
+    return out_dir, results, calls
 
 
 def test_sets_are_the_designs():
@@ -159,7 +158,9 @@ def test_settings_reject_bad_values(kwargs, message):
 
 def test_encode_each_set(raw, encoded):
     raw_path, _ = raw
-    out_dir, results = encoded
+    out_dir, results, calls = encoded
+    for seen in calls.values():  # progress: frames done, increasing, ending at the total
+        assert seen and seen[-1] == N_FRAMES and seen == sorted(seen)
     assert sorted(os.listdir(out_dir)) == [
         "archival.mp4",
         "compact.mp4",

@@ -1,0 +1,141 @@
+"""Bench row ``compress-vs-ffmpeg``: our verified h.264 encode against the plain ffmpeg command.
+
+The raw video is a 60 s, 1280x1024, 60 Hz FFV1 AVI of the simulated left camera
+(:mod:`acquisition.simulator`, written by the recorder's :class:`FFV1Writer`), generated
+once into a cache folder (``$IBL_BENCH_CACHE``, default ``<tmp>/ibl-video-bench``). Both
+sides encode it with the archival set (crf 17, preset faster, yuv420p, all cores):
+
+* ours: :func:`pipeline.compression.encode_video`, i.e. demux check of the raw file,
+  encode, full decode of the result, PSNR/SSIM on 30 frames, fsync and atomic rename;
+* baseline: ``ffmpeg -i raw.avi -c:v libx264 -crf 17 -preset faster -pix_fmt yuv420p
+  -threads 0 out.mp4``, what IBL runs (with preset slow).
+
+``ratio`` = our seconds / plain seconds; the extra is the verification. The measured call
+is :data:`MEASURED` (one function of ``(raw_path, out_dir)``), so the same row can later
+time the ``CompressedVideo`` populate instead.
+
+``IBL_BENCH_COMPRESS_SECONDS`` shortens the video (default 60 s; a 60 s encode takes a few
+minutes on two cores).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench import BenchResult, row
+from pipeline.compression import COMPRESSION_SETS
+from pipeline.io.containers import avi_header_frames
+from pipeline.io.ffmpeg import ffmpeg_exe
+
+WIDTH, HEIGHT, FPS = 1280, 1024, 60.0
+SETTINGS = COMPRESSION_SETS["archival"]
+
+
+def cache_dir() -> Path:
+    """Folder for generated bench inputs (``$IBL_BENCH_CACHE`` or ``<tmp>/ibl-video-bench``)."""
+    root = os.environ.get("IBL_BENCH_CACHE") or Path(tempfile.gettempdir()) / "ibl-video-bench"
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def duration_s() -> float:
+    """Video duration for the row, seconds (``$IBL_BENCH_COMPRESS_SECONDS``, default 60)."""
+    value = float(os.environ.get("IBL_BENCH_COMPRESS_SECONDS", "60"))
+    if not value > 0:
+        raise ValueError(f"IBL_BENCH_COMPRESS_SECONDS must be positive, got {value}")
+    return value
+
+
+def bench_raw_video(
+    seconds: float, *, width: int = WIDTH, height: int = HEIGHT, fps: float = FPS
+) -> Path:
+    """The cached raw FFV1 AVI of the simulated left camera (generated on first use).
+
+    Returns the path; generation writes a hidden temporary file and renames it, so an
+    interrupted generation never leaves a file that looks complete.
+    """
+    from acquisition.recorder import FFV1Writer
+    from acquisition.simulator import Behaviour, MouseScene
+
+    n = int(round(seconds * fps))
+    path = cache_dir() / f"compress_left_{width}x{height}_{fps:g}Hz_{n}frames.avi"
+    if path.is_file() and avi_header_frames(path) == n:
+        return path
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial.avi")
+    scene = MouseScene(Behaviour(seconds + 1.0, seed=0), "left", width, height, seed=0)
+    writer = FFV1Writer(tmp, width, height, fps)
+    closed = False
+    try:
+        chunk = np.empty((60, height, width), np.uint8)
+        for start in range(0, n, len(chunk)):
+            times = np.arange(start, min(start + len(chunk), n)) / fps
+            for frame in scene.render(times, out=chunk[: len(times)]):
+                writer.write(frame)
+        writer.close()
+        closed = True
+        os.replace(tmp, path)
+    finally:
+        if not closed:
+            with contextlib.suppress(Exception):
+                writer.close()
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def compress_plain(raw_path: Path, out_dir: Path) -> Path:
+    """The baseline: one plain ffmpeg command with the same encoder options."""
+    out = out_dir / "plain.mp4"
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", "-i", str(raw_path),
+           *SETTINGS.ffmpeg_args(), "-threads", "0", str(out)]  # fmt: skip
+    subprocess.run(cmd, check=True)
+    return out
+
+
+@row("compress-vs-ffmpeg")
+def compress_vs_ffmpeg(seconds: float | None = None) -> BenchResult:
+    """Time the ``CompressedVideo`` populate (archival set) against :func:`compress_plain` on the same raw file."""
+    from bench.common import session_with_video, throwaway_pipeline
+
+    seconds = duration_s() if seconds is None else float(seconds)
+    raw = bench_raw_video(seconds)
+    with tempfile.TemporaryDirectory(prefix="bench-compress-") as tmp, throwaway_pipeline() as settings:
+        from schemas.compression import CompressedVideo
+        from schemas.session import CameraRecording
+
+        out_dir = Path(tmp)
+        key = session_with_video(settings, raw)
+        CameraRecording.populate(key)  # ingest (reads the file once: warm page cache for both sides)
+        t0 = time.perf_counter()
+        plain = compress_plain(raw, out_dir)
+        plain_s = time.perf_counter() - t0
+        target = dict(key, camera_label="left", compression_params="archival")
+        t0 = time.perf_counter()
+        result = CompressedVideo.populate(target, reserve_jobs=True, suppress_errors=True)
+        ours_s = time.perf_counter() - t0
+        if result["error_list"] or result["success_count"] != 1:
+            raise RuntimeError(f"CompressedVideo populate failed: {result}")
+        ours = (CompressedVideo & target).fetch1()
+        plain_size = plain.stat().st_size
+    n = int(round(seconds * FPS))
+    note = (
+        f"{n} frames {WIDTH}x{HEIGHT} {FPS:g} Hz FFV1 ({raw.stat().st_size / 1e6:.0f} MB), crf {SETTINGS.crf} {SETTINGS.preset}; "
+        f"ours {ours['file_size'] / 1e6:.1f} MB (plain {plain_size / 1e6:.1f} MB), encode {ours['encode_seconds']:.1f} s "
+        f"+ verify {ours['verify_seconds']:.1f} s (full decode, PSNR {ours['psnr_db']:.1f} dB / SSIM {ours['ssim']:.3f} on "
+        f"{ours['n_quality_frames']} frames); extra = job reservation + probe + verification + insert; target <= 1.10"
+    )
+    return BenchResult(
+        row="compress-vs-ffmpeg",
+        seconds=ours_s,
+        baseline="plain ffmpeg libx264 command line, same options",
+        baseline_seconds=plain_s,
+        ratio=ours_s / plain_s,
+        note=note,
+    )
