@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import shutil
-import datetime as dt
 import tempfile
 import time
 import uuid

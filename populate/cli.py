@@ -35,6 +35,8 @@ raw_app = typer.Typer(help="Raw video files: safe removal after a verified archi
 compression_app = typer.Typer(help="Compression settings: the size and quality study.", no_args_is_help=True)
 app.add_typer(raw_app, name="raw")
 app.add_typer(compression_app, name="compression")
+models_app = typer.Typer(help="DeepLabCut models: train from the simulator, register, list.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 
 out = Console()
 err = Console(stderr=True)
@@ -232,59 +234,237 @@ def compression_study(
     out.print(f"wrote {out_dir / 'compression_study.csv'} and {out_dir / 'compression_study.png'}")
 
 
-# ---------------------------------------------------------------- populate and status
-@app.command()
-def populate(
-    tables: Annotated[list[str] | None, typer.Argument(help="Tables to populate (default: all, in dependency order).")] = None,
-    max_calls: Annotated[int | None, typer.Option(help="Stop after this many keys per table.")] = None,
+# ---------------------------------------------------------------- models
+@models_app.command("train")
+def models_train(
+    from_simulator: Annotated[bool, typer.Option("--from-simulator", help="Train on frames the simulator renders (the only source so far).")] = False,
+    test_budget: Annotated[bool, typer.Option(help="The test suite's smaller training budget (minutes instead of tens of minutes).")] = False,
+    device: Annotated[str, typer.Option(help="Torch device: cpu or cuda.")] = "cpu",
+    set_name: Annotated[str | None, typer.Option("--set", help="Name of the model set to create (default sim-<hash>).")] = None,
 ) -> None:
-    """Compute every pending key of the pipeline's tables, with DataJoint's job reservation."""
+    """Train one DeepLabCut network per role (cached), install them under the data root and register them."""
+    if not from_simulator:
+        fail("only --from-simulator training is available; register your own DLC projects with 'models register'", 2)
     _activate()
+    from populate.models import DEFAULT_TRAINING, TEST_TRAINING, train_from_simulator
+    from schemas.pose import register_simulated_models
+
+    infos = train_from_simulator(training=TEST_TRAINING if test_budget else DEFAULT_TRAINING, device=device, progress=True)
+    name = register_simulated_models(infos, set_name)
+    for role, info in infos.items():
+        out.print(f"{role}: test RMSE {info.test_error_px:.2f} px ({info.n_train} training frames, {info.epochs} epochs)")
+    out.print(f"registered model set {name}")
+
+
+@models_app.command("register")
+def models_register(
+    project: Annotated[Path, typer.Argument(help="DLC project folder (under the data root).")],
+    role: Annotated[str, typer.Option(help="anchor, eye, nostril, tongue or paws.")],
+    shuffle: Annotated[int, typer.Option(help="DLC shuffle.")] = 1,
+) -> None:
+    """Register a trained DLC project as a new PoseModel row (never overwrites one)."""
+    _activate()
+    from schemas.pose import register_model
+
+    try:
+        row = register_model(project, role, shuffle=shuffle)
+    except (FileNotFoundError, ValueError) as e:
+        fail(str(e), 2)
+    out.print(f"registered {row['pose_model']} ({role}, snapshot {row['snapshot']})")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Registered models and model sets."""
+    _activate()
+    from schemas.pose import PoseModel, PoseModelSet
+
+    out.print(str(PoseModel.proj("pose_role", "snapshot", "test_error_px", "net_type")), soft_wrap=True, highlight=False)
+    out.print(str(PoseModelSet.Member()), soft_wrap=True, highlight=False)
+
+
+# ---------------------------------------------------------------- populate and status
+def _connect_or_fail():
+    """Activate the schemas; a database that cannot be reached is a clear error (exit 3)."""
+    try:
+        return _activate()
+    except ValueError as e:
+        fail(str(e), 2)
+    except Exception as e:  # noqa: BLE001 - any failure to connect ends here with its message
+        fail(f"cannot use the database: {type(e).__name__}: {str(e).strip()}", 3)
+
+
+def _computed_or_fail(tables: list[str] | None) -> dict[str, type]:
     from populate.tables import resolve_names
 
     try:
-        selected = resolve_names(tables)
+        return resolve_names(tables)
     except KeyError as e:
         fail(str(e.args[0]), 2)
-    n_errors = 0
-    for name, table in selected.items():
-        result = table.populate(reserve_jobs=True, suppress_errors=True, display_progress=True, max_calls=max_calls)
-        n_errors += len(result["error_list"])
-        for key, message in result["error_list"]:
-            err.print(f"{name} {key}: {message}", highlight=False)
-        out.print(f"{name}: {result['success_count']} done, {len(result['error_list'])} errors")
-    if n_errors:
-        raise typer.Exit(1)
 
 
-def table_status() -> dict[str, dict[str, int]]:
-    """Per table: rows done, pending, reserved and errors."""
-    import datajoint as dj
+def _parse_key(key: str | None) -> dict:
+    """The ``--key`` JSON object (empty if not given); a bad one is a usage error."""
+    if key is None:
+        return {}
+    try:
+        restriction = json.loads(key)
+    except json.JSONDecodeError as e:
+        fail(f"--key is not valid JSON: {e}", 2)
+    if not isinstance(restriction, dict) or not restriction:
+        fail(f"--key must be a non-empty JSON object of key attributes, not {key!r}", 2)
+    return restriction
 
-    from populate.tables import all_tables
 
-    status = {}
-    for name, table in all_tables().items():
-        entry = {"rows": len(table())}
-        if issubclass(table, (dj.Imported, dj.Computed)):
-            jobs = table().jobs
-            todo = len(table().key_source - table().proj())
-            reserved = len(jobs & {"status": "reserved"})
-            errors = len(jobs & {"status": "error"})
-            entry.update(pending=max(todo - reserved - errors, 0), reserved=reserved, errors=errors)
-        status[name] = entry
-    return status
+def _check_device(device: str) -> None:
+    import re
+
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        fail(f"--device must be cpu, cuda or cuda:N, not {device!r}", 2)
+    if device.startswith("cuda"):
+        import torch
+
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+            fail(f"--device {device}: PyTorch sees {torch.cuda.device_count()} CUDA device(s) on this machine; use --device cpu", 2)
 
 
 @app.command()
-def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False) -> None:
-    """Rows done, pending, reserved and in error, per table."""
-    _activate()
+def populate(
+    tables: Annotated[list[str] | None, typer.Argument(help="Tables to populate (default: all computed and imported tables); always run in dependency order.")] = None,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes on this machine, each with its own database connection. Workers on other machines (the same command there) share the work: a key is computed once.")] = 1,
+    max_calls: Annotated[int | None, typer.Option(min=1, help="Each worker computes at most this many keys per table.")] = None,
+    loop: Annotated[bool, typer.Option("--loop", help="Keep polling for new keys until stopped. Ctrl-C or SIGTERM finishes the current key, then exits; a second one aborts.")] = False,
+    interval: Annotated[float | None, typer.Option(min=0.1, help="With --loop: seconds between polls when there is nothing to do [default: 60].")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda or cuda:N; passed to tables whose make takes a `device`.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Frames per batch; passed to tables whose make takes a `batch_size`.")] = None,
+    stale_after: Annotated[float, typer.Option(min=1, help="A reservation from another machine whose worker sent no heartbeat for this many seconds counts as dead (one from this machine: when its process is gone).")] = 7200.0,
+    reconnect_timeout: Annotated[float, typer.Option(min=0, help="Seconds to wait for the database server to come back after a lost connection.")] = 60.0,
+    key: Annotated[str | None, typer.Option(help='Only keys matching this JSON object, e.g. \'{"subject": "M1"}\' (every selected table\'s key must have these attributes).')] = None,
+) -> None:
+    """Compute the pending keys of the pipeline's tables with DataJoint's job reservation.
+
+    Reservations of dead workers are recovered first. One line per key goes to stderr and
+    to <data root>/logs/ibl-video.log. Exit code: 0, 1 if a key failed (not with --loop) or
+    a worker died, 3 if the database server was lost for longer than --reconnect-timeout,
+    130 if aborted.
+    """
+    if interval is not None and not loop:
+        fail("--interval only applies with --loop", 2)
+    if device is not None:
+        _check_device(device)
+    restriction = _parse_key(key)
+    settings = _connect_or_fail()
+    from populate import worker as w
+    from populate.tables import computed_tables
+
+    selected = _computed_or_fail(tables)
+    try:
+        w.check_restriction_all(selected, restriction)
+    except ValueError as e:
+        fail(str(e), 2)
+    w.setup_logging(settings.log_dir)
+    for option, value in (("device", device), ("batch_size", batch_size)):
+        if value is not None and not any(w.accepted_make_kwargs(t, {option: value}) for t in selected.values()):
+            err.print(f"warning: none of the selected tables takes `{option}`; --{option.replace('_', '-')} is not used", highlight=False, soft_wrap=True)
+    w.recover(computed_tables(), stale_after)
+    for table in selected.values():
+        w.jobs_table(table, declare=True)  # declared here, not concurrently by the workers
+    worker_args = [*selected, "--stale-after", str(stale_after), "--reconnect-timeout", str(reconnect_timeout)]
+    worker_args += ["--max-calls", str(max_calls)] if max_calls is not None else []
+    worker_args += ["--loop", "--interval", str(interval if interval is not None else 60.0)] if loop else []
+    worker_args += ["--device", device] if device is not None else []
+    worker_args += ["--batch-size", str(batch_size)] if batch_size is not None else []
+    worker_args += ["--key", json.dumps(restriction)] if restriction else []
+    level = logging.getLogger().level
+    global_args = ["--verbose"] if level <= logging.DEBUG else ["--quiet"] if level >= logging.WARNING else []
+    env = dict(os.environ, IBL_VIDEO_DATA_ROOT=str(settings.data_root), IBL_VIDEO_SCHEMA_PREFIX=settings.schema_prefix, IBL_VIDEO_DATABASE=settings.database)
+    w.log.info("populate: %d worker(s)%s on %s", workers, " (loop)" if loop else "", ", ".join(selected))
+    summary = w.run_workers(workers, global_args, worker_args, env=env)
+    for name in selected:
+        done, failed = summary.done.get(name, 0), summary.failed.get(name, 0)
+        if done or failed:
+            out.print(f"{name}: {done} done, {failed} errors")
+    if not summary.done and not summary.failed:
+        out.print("nothing was computed")
+    for problem in summary.problems:
+        err.print(f"[bold red]error:[/] {problem}", highlight=False, soft_wrap=True)
+    n_failed = sum(summary.failed.values())
+    if n_failed:
+        err.print(f"{n_failed} key(s) failed: `ibl-video errors` lists them, `ibl-video retry` clears them for the next populate", highlight=False, soft_wrap=True)
+    w.log.info("populate finished: %d done, %d failed, exit code %d", sum(summary.done.values()), n_failed, summary.exit_code)
+    if summary.exit_code:
+        raise typer.Exit(summary.exit_code)
+
+
+@app.command("worker", hidden=True)
+def worker_command(
+    tables: Annotated[list[str] | None, typer.Argument(help="Tables to populate (default: all).")] = None,
+    max_calls: Annotated[int | None, typer.Option(min=1, help="At most this many keys per table.")] = None,
+    loop: Annotated[bool, typer.Option("--loop", help="Keep polling until stopped.")] = False,
+    interval: Annotated[float, typer.Option(min=0.1, help="With --loop: seconds between polls.")] = 60.0,
+    device: Annotated[str | None, typer.Option(help="Passed to tables whose make takes `device`.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Passed to tables whose make takes `batch_size`.")] = None,
+    stale_after: Annotated[float, typer.Option(min=1, help="Seconds without heartbeat after which a reservation is dead.")] = 7200.0,
+    reconnect_timeout: Annotated[float, typer.Option(min=0, help="Seconds to wait for a lost database server.")] = 60.0,
+    heartbeat: Annotated[float, typer.Option(min=0, help="Seconds between heartbeats of the reserved key (0: none).")] = 30.0,
+    report: Annotated[Path | None, typer.Option(help="Write the worker's report (JSON) here.")] = None,
+    supervised: Annotated[bool, typer.Option(help="Take stop/abort requests on stdin (from `ibl-video populate`).")] = False,
+    key: Annotated[str | None, typer.Option(help="Only keys matching this JSON object.")] = None,
+) -> None:
+    """One populate worker in this process (what `ibl-video populate` starts, once per --workers)."""
+    from populate import worker as w
+
+    stop = w.StopRequest()
+    if supervised:
+        stop.watch_stdin()
+    try:
+        settings = _activate()
+    except ValueError as e:
+        fail(str(e), 2)
+    except Exception as e:  # noqa: BLE001 - reported to the supervisor, then exit 3
+        message = f"cannot use the database: {type(e).__name__}: {str(e).strip()}"
+        if report is not None:
+            w.WorkerReport(outcome="database_lost", message=message).write(report)
+        fail(message, w.EXIT_DATABASE_LOST)
+    w.setup_logging(settings.log_dir, worker=True)
+    selected = _computed_or_fail(tables)
+    options = w.WorkerOptions(
+        max_calls=max_calls, loop=loop, interval=interval, make_options={"device": device, "batch_size": batch_size},
+        stale_after=stale_after, reconnect_timeout=reconnect_timeout, heartbeat=heartbeat, restriction=_parse_key(key),
+    )  # fmt: skip
+    try:
+        worker = w.Worker(selected, options, stop)
+    except ValueError as e:
+        fail(str(e), 2)
+    result = worker.run()
+    if report is not None:
+        result.write(report)
+    raise typer.Exit(result.exit_code)
+
+
+def table_status() -> dict[str, dict[str, int]]:
+    """Per table: rows done, pending, reserved and errors (see :func:`populate.worker.table_status`)."""
+    from populate.worker import table_status as status_of
+
+    return status_of()
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help='Print {table: {"rows", "pending", "reserved", "errors"}} as JSON.')] = False) -> None:
+    """Rows done, keys pending, reserved and in error, per table."""
+    _connect_or_fail()
     result = table_status()
     if as_json:
         print(json.dumps(result, indent=2))
         return
     print_status(result)
+    from populate.tables import computed_tables
+    from populate.worker import find_dead_reservations
+
+    dead = find_dead_reservations(computed_tables())
+    if dead:
+        err.print(f"{len(dead)} reservation(s) belong to workers that are gone: `ibl-video recover` frees them", highlight=False, soft_wrap=True)
 
 
 def print_status(result: dict[str, dict[str, int]]) -> None:
@@ -294,6 +474,80 @@ def print_status(result: dict[str, dict[str, int]]) -> None:
     for name, e in result.items():
         table.add_row(name, *(str(e.get(c, "")) for c in ("rows", "pending", "reserved", "errors")))
     out.print(table)
+
+
+@app.command("errors")
+def errors_command(
+    tables: Annotated[list[str] | None, typer.Argument(help="Tables to list (default: all).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of {table, key, message, host, pid, time}.")] = False,
+    stack: Annotated[bool, typer.Option("--stack", help="Show each error's Python traceback too.")] = False,
+) -> None:
+    """List the keys whose computation failed: table, key and error message."""
+    _connect_or_fail()
+    from dataclasses import asdict
+
+    from populate.worker import format_key, list_errors
+
+    rows = list_errors(_computed_or_fail(tables), stack=stack)
+    if as_json:
+        print(json.dumps([{k: v for k, v in asdict(r).items() if stack or k != "stack"} for r in rows], indent=2))
+        return
+    if not rows:
+        out.print("no errors")
+        return
+    for r in rows:
+        out.print(f"{r.table} {format_key(r.key)}  ({r.host} pid {r.pid}, {r.time})", highlight=False, markup=False, soft_wrap=True)
+        out.print(f"    {r.message}", highlight=False, markup=False, soft_wrap=True)
+        if r.stack:
+            out.print("    " + r.stack.rstrip().replace("\n", "\n    "), highlight=False, markup=False, soft_wrap=True)
+    out.print(f"{len(rows)} error(s); `ibl-video retry [TABLE] [--key JSON]` clears them so the next populate tries again", highlight=False)
+
+
+@app.command()
+def retry(
+    tables: Annotated[list[str] | None, typer.Argument(help="Tables whose errors to clear (default: all).")] = None,
+    key: Annotated[str | None, typer.Option(help='Only errors of keys matching this JSON object, e.g. \'{"subject": "M1", "camera_label": "left"}\'.')] = None,
+) -> None:
+    """Clear error records so that the next populate computes those keys again."""
+    restriction = _parse_key(key)
+    settings = _connect_or_fail()
+    from populate.worker import clear_errors, setup_logging
+
+    selected = _computed_or_fail(tables)
+    setup_logging(settings.log_dir)
+    try:
+        cleared = clear_errors(selected, restriction)
+    except ValueError as e:
+        fail(str(e), 2)
+    for name, n in cleared.items():
+        out.print(f"{name}: cleared {n} error(s)")
+    out.print(f"{sum(cleared.values())} error(s) cleared; the next populate retries them" if cleared else "no errors to clear")
+
+
+@app.command()
+def recover(
+    tables: Annotated[list[str] | None, typer.Argument(help="Tables to check (default: all).")] = None,
+    stale_after: Annotated[float, typer.Option(min=1, help="A reservation from another machine without heartbeat for this many seconds counts as dead.")] = 7200.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list the dead reservations.")] = False,
+) -> None:
+    """Free keys reserved by workers that died (every populate does this first).
+
+    Dead: reserved on this machine by a process that no longer runs, or reserved anywhere
+    with no heartbeat for --stale-after seconds.
+    """
+    settings = _connect_or_fail()
+    from populate import worker as w
+
+    selected = _computed_or_fail(tables)
+    w.setup_logging(settings.log_dir)
+    found = w.recover(selected, stale_after, dry_run=dry_run)
+    for r in found:
+        verb = "dead" if dry_run else "recovered"
+        out.print(f"{verb}: {r.table} {w.format_key(r.key)} (reserved {r.reserved_time}; {r.reason})", highlight=False, soft_wrap=True)
+    if not found:
+        out.print("no dead reservations")
+    elif dry_run:
+        out.print(f"{len(found)} dead reservation(s); run without --dry-run to free them")
 
 
 @app.command()
@@ -311,13 +565,139 @@ def diagram(
 @app.command()
 def demo(
     subject: Annotated[str, typer.Option(help="Subject name of the demo session.")] = "demo_mouse",
-    duration: Annotated[float, typer.Option(help="Seconds of video per camera.")] = 4.0,
+    duration: Annotated[float, typer.Option(help="Seconds of simulated session.")] = 16.0,
+    device: Annotated[str, typer.Option(help="Torch device for DeepLabCut: cpu or cuda.")] = "cpu",
 ) -> None:
-    """Run the demo end to end on the configured (by default embedded) database."""
+    """Run the whole chain on a simulated ephys session (embedded database by default)."""
     settings = _activate()
     from populate.demo import run_demo
 
-    run_demo(settings, subject=subject, duration_s=duration, console=out)
+    result = run_demo(settings, subject=subject, duration_s=duration, console=out, device=device)
+    if any(entry.get("errors") for entry in result["status"].values()):
+        fail("some jobs failed; see `ibl-video errors`", 1)
+
+
+# ---------------------------------------------------------------- analysts: export and figures
+# The analyst's commands (schemas.export, schemas.analysis; README "For analysts").
+export_app = typer.Typer(help="Export a session to IBL's ALF files or to NWB.", no_args_is_help=True)
+plot_app = typer.Typer(help="Figures of a session: overview and peri-event.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+app.add_typer(plot_app, name="plot")
+
+SubjectArg = Annotated[str, typer.Argument(help="Subject nickname.")]
+DateArg = Annotated[str, typer.Argument(help="Session date, YYYY-MM-DD.")]
+NumberArg = Annotated[int, typer.Argument(help="Session number of that day (1, 2, ...).")]
+ClockOpt = Annotated[str | None, typer.Option(help="Clock of the times: fpga or bpod (default: the session's DAQ clock).")]
+FeatureParamsOpt = Annotated[str, typer.Option(help="Feature parameter set (FeatureParams).")]
+
+
+def _analyst_session(subject: str, date: str, number: int) -> dict:
+    """Activate the database and return the session's key; exit 2 if it is not in Session."""
+    _activate()
+    from schemas.session import Session
+
+    try:
+        day = dt.date.fromisoformat(date)
+    except ValueError:
+        fail(f"date must be YYYY-MM-DD, got {date!r}", 2)
+    key = {"subject": subject, "session_date": day, "session_number": number}
+    if not Session & key:
+        fail(f"no session {subject}/{date}/{number:03d} in the Session table", 2)
+    return key
+
+
+@export_app.command("alf")
+def export_alf_command(
+    subject: SubjectArg,
+    date: DateArg,
+    number: NumberArg,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default: the session's alf/ folder).")] = None,
+    clock: ClockOpt = None,
+    feature_params: FeatureParamsOpt = "ibl",
+) -> None:
+    """Write _ibl_<label>Camera.times.npy, .dlc.pqt, .features.pqt and licks.times.npy of a session."""
+    key = _analyst_session(subject, date, number)
+    from schemas.export import export_alf
+
+    try:
+        paths = export_alf(key, out_dir, clock=clock, feature_params=feature_params)
+    except ValueError as e:
+        fail(str(e), 2)
+    for p in paths:
+        out.print(f"wrote {p}", highlight=False)
+
+
+@export_app.command("nwb")
+def export_nwb_command(
+    subject: SubjectArg,
+    date: DateArg,
+    number: NumberArg,
+    out_path: Annotated[Path | None, typer.Option("--out", help="Output folder, or a .nwb file (default: the session's nwb/ folder).")] = None,
+    clock: ClockOpt = None,
+    feature_params: FeatureParamsOpt = "ibl",
+) -> None:
+    """Write a session's frame times, pose (ndx-pose), pupil diameter and licks to an NWB file."""
+    key = _analyst_session(subject, date, number)
+    from schemas.export import export_nwb
+
+    try:
+        path = export_nwb(key, out_path, clock=clock, feature_params=feature_params)
+    except ValueError as e:
+        fail(str(e), 2)
+    out.print(f"wrote {path}", highlight=False)
+
+
+@plot_app.command("session")
+def plot_session_command(
+    subject: SubjectArg,
+    date: DateArg,
+    number: NumberArg,
+    png: Annotated[Path, typer.Option("--out", help="PNG to write.")] = Path("session.png"),
+    frame: Annotated[int | None, typer.Option(help="Video frame to draw the tracked points on (default: the middle one).")] = None,
+    feature_params: FeatureParamsOpt = "ibl",
+) -> None:
+    """Overview of a session: tracked points on a frame, pupil trace, lick raster, QC outcomes."""
+    key = _analyst_session(subject, date, number)
+    from schemas.analysis import plot_session
+
+    try:
+        path = plot_session(key, png, feature_params=feature_params, frame_index=frame)
+    except ValueError as e:
+        fail(str(e), 2)
+    out.print(f"wrote {path}", highlight=False)
+
+
+@plot_app.command("peri-event")
+def plot_peri_event_command(
+    subject: SubjectArg,
+    date: DateArg,
+    number: NumberArg,
+    png: Annotated[Path, typer.Option("--out", help="PNG to write.")] = Path("peri_event.png"),
+    feature: Annotated[str, typer.Option(help="pupil_diameter_px, pupil_diameter_raw_px, lick_contact, <point>_x|_y|_likelihood, or licks (rate).")] = "pupil_diameter_px",
+    events: Annotated[str, typer.Option(help="'licks' (the session's lick onsets) or a .npy file of event times on --clock.")] = "licks",
+    camera: Annotated[str | None, typer.Option(help="Camera of the feature (left, right).")] = None,
+    window: Annotated[tuple[float, float], typer.Option(help="Window around each event, s: START END.")] = (-1.0, 2.0),
+    bin_s: Annotated[float, typer.Option("--bin", help="Bin width, s.")] = 0.05,
+    clock: ClockOpt = None,
+    feature_params: FeatureParamsOpt = "ibl",
+) -> None:
+    """A feature (or the lick rate) around events: one row per event and the mean."""
+    key = _analyst_session(subject, date, number)
+    import numpy as np
+
+    from schemas.analysis import plot_peri_event
+
+    event_times = events
+    if events != "licks":
+        if not Path(events).is_file():
+            fail(f"events must be 'licks' or a .npy file of times; not found: {events}", 2)
+        event_times = np.load(events)
+    try:
+        path = plot_peri_event(key, png, feature=feature, events=event_times, window=window, bin_s=bin_s,
+                               camera=camera, clock=clock, feature_params=feature_params)  # fmt: skip
+    except ValueError as e:
+        fail(str(e), 2)
+    out.print(f"wrote {path}", highlight=False)
 
 
 if __name__ == "__main__":

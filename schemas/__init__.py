@@ -26,7 +26,7 @@ with warnings.catch_warnings():
     import datajoint as dj  # noqa: F401  (imported once here, quietly)
 
 #: Schema modules in dependency order; each has a module-level ``schema = dj.Schema()``.
-SCHEMA_MODULES: tuple[str, ...] = ("session", "sync", "compression", "qc")
+SCHEMA_MODULES: tuple[str, ...] = ("session", "sync", "compression", "qc", "pose", "features")
 
 
 def _modules():

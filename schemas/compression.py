@@ -5,6 +5,7 @@ Tables
 CompressionParams : lookup of parameter sets (codec, crf, preset, pixel format, options).
 CompressedVideo : one verified encode per camera recording and parameter set.
 TrainingClips : for sessions with trials, every n-th trial cut at the training crf (Part ``Clip``).
+RigCompression : which parameter sets each rig type's recordings get (the storage plan).
 RawRemoval : raw files deleted after a verified archival encode (who, when, what).
 """
 
@@ -23,7 +24,7 @@ import numpy as np
 from pipeline import compression, layout
 from pipeline.io.daq import load_daq_files
 from schemas import config
-from schemas.session import CameraRecording, Session, session_name
+from schemas.session import CameraRecording, RigType, Session, session_name  # noqa: F401 (RigType: in a definition)
 from schemas.sync import SyncPulses
 
 schema = dj.Schema()
@@ -86,6 +87,29 @@ class CompressionParams(dj.Lookup):
             codec=params["codec"], crf=int(params["crf"]), preset=params["preset"],
             pix_fmt=params["pix_fmt"], extra_options=tuple(json.loads(params["extra_options"])),
         )  # fmt: skip
+
+
+@schema
+class RigCompression(dj.Lookup):
+    """Which parameter sets each rig type's recordings are encoded with (the storage plan).
+
+    The design: crf 17 (``archival``) for everything on recording rigs, crf 29
+    (``training``) on training rigs. A lab short of storage adds ``compact`` for its
+    recording rigs (with every 25th trial kept at crf 29) by inserting a row.
+
+    Attributes:
+        rig_type (str): The rig type.
+        compression_params (str): A parameter set its recordings get.
+    """
+
+    definition = """
+    -> RigType
+    -> CompressionParams
+    """
+    contents = [
+        dict(rig_type="ephys", compression_params="archival"),
+        dict(rig_type="training", compression_params="training"),
+    ]
 
 
 def add_params(name: str, crf: int, *, preset: str = "faster", pix_fmt: str = "yuv420p",
@@ -153,6 +177,11 @@ class CompressedVideo(dj.Computed):
     width: int32                     # pixels
     height: int32                    # pixels
     """
+
+    @property
+    def key_source(self):
+        # the parameter sets of the session's rig type (RigCompression), not every set
+        return (CameraRecording.proj() * CompressionParams.proj()) & (Session.proj("rig_type") * RigCompression).proj()
 
     def make_fetch(self, key):
         session_dir = (Session & key).fetch1("session_dir")

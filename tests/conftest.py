@@ -22,6 +22,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 warnings.filterwarnings("ignore", message="No datajoint.json found")
 
+pytest_plugins = ["tests.pose_fixtures"]
+
 BACKENDS = {
     "embedded": None,
     "postgres": ("127.0.0.1", 5432, "postgres", "postgresql"),

@@ -18,6 +18,10 @@ def session(db):
     key = insert_recording(rec)
     CameraRecording.populate(key, reserve_jobs=True, suppress_errors=True)
     SyncPulses.populate(key, reserve_jobs=True, suppress_errors=True)
+    from schemas.compression import RigCompression
+
+    # this lab encodes its recording rigs with every set (default: archival only)
+    RigCompression.insert([dict(rig_type="ephys", compression_params=p) for p in ("training", "compact")])
     return key
 
 
@@ -113,12 +117,23 @@ def test_truncated_raw_is_an_error_and_leaves_nothing(db):
     assert "_iblrig_leftCamera.raw.avi" in (CompressedVideo.jobs & {"status": "error"}).fetch1("error_message")
 
 
+def test_storage_plan_selects_the_sets(db):
+    from schemas.compression import CompressedVideo, RigCompression
+
+    plan = {(r["rig_type"], r["compression_params"]) for r in RigCompression().to_dicts()}
+    assert ("ephys", "archival") in plan and ("training", "training") in plan
+    assert CompressedVideo.key_source & {"compression_params": "archival"}
+
+
 def test_new_parameter_set_is_a_new_row(db):
     from schemas.compression import CompressionParams, add_params
 
     n = len(CompressionParams())
     add_params("crf23", 23, description="a lab's own choice")
     assert len(CompressionParams()) == n + 1
+    from schemas.compression import CompressedVideo
+
+    assert not CompressedVideo.key_source & {"compression_params": "crf23"}  # not in any rig's plan yet
     with pytest.raises(ValueError, match="already exist"):
         add_params("crf23_again", 23)
     assert np.isclose((CompressionParams & {"compression_params": "crf23"}).fetch1("crf"), 23)

@@ -1,0 +1,630 @@
+"""Pose estimation with DeepLabCut: anchor points on the full frame, specialised networks on
+crops, every point mapped back to full-frame pixels.
+
+The stage, as IBL runs it (DESIGN.md sections 1 and 3):
+
+1. :func:`anchor_points`: a general network (role ``"anchor"``) finds the pupil centre, the
+   nose tip and the top of the drinking spout on frames sampled from the video (downscaled
+   to :data:`ANCHOR_WIDTH` pixels wide); the confident detections are averaged.
+2. :func:`pipeline.crops.roi_from_anchor` places the regions (:data:`pipeline.crops.DEFAULT_ROI_SPECS`)
+   and :func:`pipeline.crops.write_crops` cuts them all from one decode of the video.
+3. :func:`run_pose`: each region's network (roles ``"eye"``, ``"nostril"``, ``"tongue"``,
+   ``"paws"``) runs on its crop video; points come back in full-frame pixels with their
+   likelihoods, under the camera's own names (:data:`pipeline.rigs.TRACKED_POINTS`).
+4. :func:`median_filter_pose` smooths each coordinate over 5 frames (NaN-aware).
+
+Networks are trained on left-camera views (:mod:`populate.models`); their body parts carry
+the left camera's names. The right camera's crops are mirrored to look the same
+(:func:`pipeline.crops.camera_view`), and :func:`camera_point_name` renames the points:
+the pupil's left and right edges swap and the eye's suffix becomes ``_r``; the near paw's
+fingers become the right paw's and the far paw's the left one's. Tongue, spout and
+nostril names say "upper"/"lower" and are the same on both cameras.
+
+Inference uses DeepLabCut's own runner (``get_pose_inference_runner``) on decoded frames,
+streamed in chunks so that an hour of video never sits in memory. It was measured against
+``deeplabcut.analyze_videos`` on the same crop video (see ``bench/rows_pose.py`` numbers
+in the module's report): the runner avoids writing and re-reading an ``.h5`` file and
+the video reader's per-frame colour conversion, and gives identical points.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.crops import Roi, crop_frames, full_frame_roi, to_full_frame
+from pipeline.io.ffmpeg import FFmpegError, ffmpeg_exe
+
+__all__ = [
+    "ANCHOR_BODYPARTS",
+    "ANCHOR_WIDTH",
+    "CROP_ROLES",
+    "ROLES",
+    "ROLE_BODYPARTS",
+    "AnchorResult",
+    "DlcModel",
+    "anchor_frames",
+    "anchor_points",
+    "camera_point_name",
+    "check_bodyparts",
+    "infer_frames",
+    "iter_video_frames",
+    "load_model",
+    "median_filter_pose",
+    "run_pose",
+]
+
+#: Points the anchor network finds (full frame, downscaled).
+ANCHOR_BODYPARTS: tuple[str, ...] = ("pupil_center", "nose_tip", "tube_top")
+
+_FINGERS = ("pinky", "ring_finger", "middle_finger", "pointer_finger")
+
+#: Body parts of each role's network, named as on the left camera.
+#: Paws: the eight fingertips (near paw ``_l``, far paw ``_r`` on the left camera): distinct
+#: round ends that stay at least 3 px wide in the 450x374 crop.
+ROLE_BODYPARTS: dict[str, tuple[str, ...]] = {
+    "anchor": ANCHOR_BODYPARTS,
+    "eye": ("pupil_top_l", "pupil_right_l", "pupil_bottom_l", "pupil_left_l"),
+    "nostril": ("nostril_edge_high", "nostril_edge_low"),
+    "tongue": ("tube_top", "tube_bottom", "tongue_end_l", "tongue_end_r"),
+    "paws": tuple(f"{f}_{side}" for side in ("l", "r") for f in _FINGERS),
+}
+#: All roles, the anchor first.
+ROLES: tuple[str, ...] = tuple(ROLE_BODYPARTS)
+#: Roles whose networks run on crops (one region each, same name as the role).
+CROP_ROLES: tuple[str, ...] = ("eye", "nostril", "tongue", "paws")
+#: Width (pixels) to which full frames are downscaled for the anchor network.
+ANCHOR_WIDTH = 320
+
+
+def camera_point_name(name: str, mirror: bool) -> str:
+    """Name of a network's (left-camera) body part on a camera that sees the mouse mirrored.
+
+    On the right camera the left eye is hidden and the right one shows, and image left and
+    right swap: ``pupil_right_l`` -> ``pupil_left_r``, ``pupil_top_l`` -> ``pupil_top_r``;
+    the near paw is the right one: ``pinky_l`` <-> ``pinky_r``. Other names are unchanged.
+    With ``mirror=False`` the name is returned as is.
+    """
+    if not mirror:
+        return name
+    if name.startswith("pupil_") and name[-2:] in ("_l", "_r"):
+        side = "r" if name.endswith("_l") else "l"
+        part = name[len("pupil_") : -2]
+        part = {"left": "right", "right": "left"}.get(part, part)
+        return f"pupil_{part}_{side}"
+    base, _, side = name.rpartition("_")
+    if base in _FINGERS or base == "paw":
+        return f"{base}_{'r' if side == 'l' else 'l'}"
+    return name
+
+
+# --------------------------------------------------------------------------------------
+# models
+
+
+@dataclass(frozen=True)
+class DlcModel:
+    """A trained DeepLabCut network ready for inference.
+
+    Attributes
+    ----------
+    role : str
+        One of :data:`ROLES`.
+    pytorch_config : Path
+        The shuffle's ``train/pytorch_config.yaml``.
+    snapshot : Path
+        Weights (``snapshot-*.pt``).
+    bodyparts : tuple of str
+        The network's body parts in output order (left-camera names).
+    name : str
+        For messages (e.g. the project folder).
+    """
+
+    role: str
+    pytorch_config: Path
+    snapshot: Path
+    bodyparts: tuple[str, ...]
+    name: str = ""
+
+
+def load_model(
+    project: Path | str,
+    role: str,
+    *,
+    shuffle: int = 1,
+    snapshot: Path | str | None = None,
+) -> DlcModel:
+    """Open a DLC project's trained shuffle as the network of ``role``.
+
+    Parameters
+    ----------
+    project : path
+        The project folder or its ``config.yaml``.
+    role : str
+        One of :data:`ROLES`; the project's body parts must be exactly
+        ``ROLE_BODYPARTS[role]`` (any order).
+    shuffle : int
+    snapshot : path, optional
+        Weights to use (absolute, or relative to the shuffle's ``train`` folder); default
+        the best snapshot (:func:`pipeline.io.dlc.best_snapshot`).
+
+    Raises
+    ------
+    ValueError
+        Unknown role, or body parts that do not match the role (naming the model).
+    FileNotFoundError
+        Missing project, shuffle, ``pytorch_config.yaml`` or snapshot (naming the path).
+    """
+    from pipeline.io.dlc import best_snapshot, read_project, shuffle_folder
+
+    if role not in ROLE_BODYPARTS:
+        raise ValueError(f"unknown pose role {role!r}; roles: {', '.join(ROLES)}")
+    proj = read_project(project)
+    check_bodyparts(proj.bodyparts, role, str(proj.project_path))
+    train = shuffle_folder(proj, shuffle) / "train"
+    cfg = train / "pytorch_config.yaml"
+    if not cfg.is_file():
+        raise FileNotFoundError(
+            f"model {proj.project_path.name}: pytorch_config.yaml not found: {cfg}"
+        )
+    if snapshot is None:
+        snap = best_snapshot(train)
+    else:
+        snap = Path(snapshot)
+        snap = snap if snap.is_absolute() else train / snap
+        if not snap.is_file():
+            raise FileNotFoundError(f"model {proj.project_path.name}: snapshot not found: {snap}")
+    return DlcModel(role, cfg, snap, tuple(proj.bodyparts), str(proj.project_path))
+
+
+def check_bodyparts(bodyparts: Sequence[str], role: str, model_name: str) -> None:
+    """Raise ValueError naming ``model_name`` if ``bodyparts`` are not those of ``role``."""
+    want = ROLE_BODYPARTS.get(role)
+    if want is None:
+        raise ValueError(
+            f"unknown pose role {role!r} for model {model_name}; roles: {', '.join(ROLES)}"
+        )
+    if sorted(bodyparts) != sorted(want):
+        extra = sorted(set(bodyparts) - set(want))
+        missing = sorted(set(want) - set(bodyparts))
+        raise ValueError(
+            f"model {model_name} does not fit role {role!r}: body parts {list(bodyparts)}; "
+            f"missing {missing}, unexpected {extra}"
+        )
+
+
+def _validate_model(model: DlcModel) -> None:
+    if not isinstance(model, DlcModel):
+        raise ValueError(f"expected a DlcModel, got {type(model).__name__}")
+    check_bodyparts(model.bodyparts, model.role, model.name or str(model.pytorch_config))
+    if not Path(model.pytorch_config).is_file():
+        raise FileNotFoundError(
+            f"model {model.name}: pytorch_config.yaml not found: {model.pytorch_config}"
+        )
+    if not Path(model.snapshot).is_file():
+        raise FileNotFoundError(f"model {model.name}: snapshot not found: {model.snapshot}")
+
+
+_RUNNERS: dict[tuple, object] = {}
+
+
+def _runner(model: DlcModel, device: str, batch_size: int):
+    """DeepLabCut's inference runner for ``model`` (cached per model, device and batch)."""
+    key = (str(model.pytorch_config), str(model.snapshot), device, int(batch_size))
+    runner = _RUNNERS.get(key)
+    if runner is None:
+        import os
+
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from deeplabcut.pose_estimation_pytorch.apis.utils import get_pose_inference_runner
+        from deeplabcut.pose_estimation_pytorch.config import read_config_as_dict
+
+        cfg = read_config_as_dict(model.pytorch_config)
+        names = tuple(cfg["metadata"]["bodyparts"])
+        if names != tuple(model.bodyparts):
+            raise ValueError(
+                f"model {model.name}: pytorch_config body parts {list(names)} differ from the "
+                f"project's {list(model.bodyparts)}"
+            )
+        runner = get_pose_inference_runner(
+            cfg, snapshot_path=str(model.snapshot), batch_size=int(batch_size), device=device,
+            max_individuals=1,
+        )  # fmt: skip
+        if len(_RUNNERS) > 8:
+            _RUNNERS.clear()
+        _RUNNERS[key] = runner
+    return runner
+
+
+def _check_device(device: str) -> str:
+    if not isinstance(device, str) or not (
+        device == "cpu" or device.startswith("cuda") or device == "mps"
+    ):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:<n>' or 'mps', got {device!r}")
+    return device
+
+
+def infer_frames(
+    frames: np.ndarray | Iterator[np.ndarray],
+    model: DlcModel,
+    *,
+    device: str = "cpu",
+    batch_size: int = 32,
+) -> np.ndarray:
+    """Run a network on grey frames; coordinates in the frames' own pixels.
+
+    Parameters
+    ----------
+    frames : (n, h, w) uint8, or an iterator of such chunks
+    model : DlcModel
+    device : str
+        Torch device, passed to DeepLabCut (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
+    batch_size : int
+
+    Returns
+    -------
+    (n, k, 3) float64
+        x, y (pixels of the input frames) and likelihood per frame and body part (in
+        ``model.bodyparts`` order).
+    """
+    _validate_model(model)
+    _check_device(device)
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    runner = _runner(model, device, int(batch_size))
+    chunks = [frames] if isinstance(frames, np.ndarray) else frames
+    out = []
+    k = len(model.bodyparts)
+    for chunk in chunks:
+        chunk = np.asarray(chunk)
+        if chunk.ndim != 3 or chunk.dtype != np.uint8:
+            raise ValueError(f"frames must be (n, h, w) uint8, got {chunk.dtype} {chunk.shape}")
+        if len(chunk) == 0:
+            continue
+        rgb = np.repeat(chunk[..., None], 3, axis=-1)
+        preds = runner.inference(list(rgb))
+        poses = np.stack([p["bodyparts"][0, :, :3] for p in preds]).astype(np.float64)
+        if poses.shape[1:] != (k, 3):
+            raise ValueError(
+                f"model {model.name} returned poses of shape {poses.shape[1:]}, expected ({k}, 3)"
+            )
+        out.append(poses)
+    return np.concatenate(out) if out else np.zeros((0, k, 3))
+
+
+# --------------------------------------------------------------------------------------
+# reading frames
+
+
+def _video_size(path: Path) -> tuple[int, int]:
+    from pipeline.crops import _frame_size
+
+    return _frame_size(path)
+
+
+def iter_video_frames(path: Path | str, *, chunk: int = 512) -> Iterator[np.ndarray]:
+    """Decode a video to grey frames in chunks of ``chunk`` frames, ``(m, h, w)`` uint8.
+
+    One ffmpeg process; memory stays at one chunk.
+
+    Raises
+    ------
+    FileNotFoundError, FFmpegError
+        Naming the video.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"video not found: {path}")
+    w, h = _video_size(path)
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
+           "-map", "0:v:0", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "gray", "-"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err = bytearray()
+    reader = threading.Thread(target=lambda: err.extend(proc.stderr.read()), daemon=True)
+    reader.start()
+    size = w * h
+    try:
+        while True:
+            data = proc.stdout.read(size * chunk)
+            if not data:
+                break
+            n = len(data) // size
+            if n * size != len(data):
+                raise FFmpegError(
+                    f"decoding {path}: {len(data)} bytes is not a whole number of {w}x{h} frames"
+                )
+            yield np.frombuffer(data, np.uint8).reshape(n, h, w)
+        proc.wait()
+        reader.join()
+        if proc.returncode != 0:
+            raise FFmpegError(
+                f"ffmpeg failed decoding {path}: {err.decode(errors='replace')[-500:]}"
+            )
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+# --------------------------------------------------------------------------------------
+# anchors
+
+
+@dataclass(frozen=True)
+class AnchorResult:
+    """Anchor points of one video.
+
+    Attributes
+    ----------
+    points : dict of str to (2,) float64
+        Anchor name -> mean ``(x, y)`` over the confident detections, full-frame pixels.
+    n_confident : dict of str to int
+        Anchor name -> number of sampled frames in which it was detected with likelihood
+        at or above the threshold.
+    n_samples : int
+        Frames the network ran on.
+    spread_px : dict of str to float
+        Anchor name -> standard deviation of the confident detections (radial), pixels.
+    """
+
+    points: dict[str, np.ndarray]
+    n_confident: dict[str, int]
+    n_samples: int
+    spread_px: dict[str, float] = field(default_factory=dict)
+
+
+def anchor_frames(
+    frames: np.ndarray, *, mirror: bool = False, out_width: int = ANCHOR_WIDTH
+) -> tuple[np.ndarray, Roi]:
+    """Full frames as the anchor network sees them: downscaled to ``out_width`` (and mirrored).
+
+    Returns
+    -------
+    frames : (n, out_h, out_width) uint8
+    roi : Roi
+        The whole-frame region, for :func:`pipeline.crops.to_full_frame`.
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 3:
+        raise ValueError(f"frames must be (n, height, width), got shape {frames.shape}")
+    roi = full_frame_roi(frames.shape[2], frames.shape[1], out_width, mirror=mirror)
+    return crop_frames(frames, roi), roi
+
+
+def _sample_indices(n_frames: int, n_samples: int) -> np.ndarray:
+    k = min(int(n_samples), int(n_frames))
+    return np.unique(np.linspace(0, n_frames - 1, k).round().astype(np.int64))
+
+
+def anchor_points(
+    frames_or_video: np.ndarray | Path | str,
+    model: DlcModel,
+    *,
+    mirror: bool = False,
+    n_samples: int = 100,
+    likelihood_threshold: float = 0.9,
+    min_confident: int = 5,
+    out_width: int = ANCHOR_WIDTH,
+    device: str = "cpu",
+    batch_size: int = 16,
+) -> AnchorResult:
+    """Find the anchor points of a video: mean of confident detections over sampled frames.
+
+    Parameters
+    ----------
+    frames_or_video : (n, h, w) uint8 array, or path of a video
+        Full frames (all are used, up to ``n_samples`` evenly spaced), or a video from
+        which ``n_samples`` evenly spaced frames are decoded (one decode pass).
+    model : DlcModel
+        Role ``"anchor"``.
+    mirror : bool
+        The camera sees the mouse mirrored (right camera; :func:`pipeline.crops.camera_view`).
+    n_samples : int
+        Frames to sample, 20..500.
+    likelihood_threshold : float
+        Detections below it are ignored (IBL: 0.9).
+    min_confident : int
+        Fewest confident detections each anchor needs.
+    out_width : int
+        Width the frames are downscaled to (must match the network's training).
+    device, batch_size
+        Passed to DeepLabCut.
+
+    Returns
+    -------
+    AnchorResult
+        Points in full-frame pixels of the video.
+
+    Raises
+    ------
+    ValueError
+        ``n_samples`` outside 20..500, a model of another role, or an anchor with fewer
+        than ``min_confident`` confident frames (with the count).
+    """
+    from pipeline.io.video import read_frames_at
+
+    if not 20 <= int(n_samples) <= 500:
+        raise ValueError(f"n_samples must be within 20..500, got {n_samples}")
+    if model.role != "anchor":
+        raise ValueError(
+            f"model {model.name} has role {model.role!r}; anchor_points needs 'anchor'"
+        )
+    if not 0 <= likelihood_threshold <= 1:
+        raise ValueError(f"likelihood_threshold must be in [0, 1], got {likelihood_threshold}")
+    what = "frames"
+    if isinstance(frames_or_video, str | Path):
+        from pipeline.io.containers import probe_container
+
+        path = Path(frames_or_video)
+        if not path.is_file():
+            raise FileNotFoundError(f"video not found: {path}")
+        info = probe_container(path)
+        idx = _sample_indices(info.n_packets, n_samples)
+        frames = read_frames_at(path, info.width, info.height, idx)
+        if len(frames) != len(idx):
+            raise FFmpegError(f"decoded {len(frames)} of {len(idx)} sampled frames from {path}")
+        what = str(path)
+    else:
+        frames = np.asarray(frames_or_video)
+        if frames.ndim != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"frames must be (n, h, w) uint8, got {frames.dtype} {frames.shape}")
+        frames = frames[_sample_indices(len(frames), n_samples)] if len(frames) else frames
+    small, roi = anchor_frames(frames, mirror=mirror, out_width=out_width)
+    poses = infer_frames(small, model, device=device, batch_size=batch_size)
+    full = to_full_frame(poses[..., :2], roi)
+    points, counts, spread = {}, {}, {}
+    for j, bp in enumerate(model.bodyparts):
+        ok = poses[:, j, 2] >= likelihood_threshold
+        counts[bp] = int(ok.sum())
+        if counts[bp] < min_confident:
+            raise ValueError(
+                f"anchor {bp!r}: only {counts[bp]} of {len(poses)} sampled frames of {what} "
+                f"have likelihood >= {likelihood_threshold} (need {min_confident})"
+            )
+        sel = full[ok, j]
+        points[bp] = sel.mean(axis=0)
+        spread[bp] = float(np.sqrt(np.mean(np.sum((sel - points[bp]) ** 2, axis=1))))
+    return AnchorResult(points, counts, int(len(poses)), spread)
+
+
+# --------------------------------------------------------------------------------------
+# pose on crops
+
+
+def run_pose(
+    crop_video_or_frames: np.ndarray | Path | str,
+    model: DlcModel,
+    roi: Roi,
+    *,
+    device: str = "cpu",
+    batch_size: int = 32,
+    expected_frames: int | None = None,
+    chunk: int = 512,
+) -> dict[str, np.ndarray]:
+    """Run a region's network on its crop and map the points to full-frame pixels.
+
+    Parameters
+    ----------
+    crop_video_or_frames : path or (n, out_h, out_w) uint8 array
+        The crop video written by :func:`pipeline.crops.write_crops` (decoded in chunks),
+        or its frames.
+    model : DlcModel
+        A crop role's network (``eye``, ``nostril``, ``tongue``, ``paws``).
+    roi : Roi
+        The region the crop was made with; its ``mirror`` decides the output names
+        (:func:`camera_point_name`).
+    device : str
+        Torch device passed to DeepLabCut (``"cpu"`` or ``"cuda"``/``"cuda:<n>"``).
+    batch_size : int
+    expected_frames : int, optional
+        Frames the video has (e.g. the compressed video's count); a different number of
+        results is an error.
+    chunk : int
+        Frames decoded at a time.
+
+    Returns
+    -------
+    dict of str to (n, 3) float64
+        Camera point name -> x, y (full-frame pixels of the camera's video) and likelihood.
+
+    Raises
+    ------
+    ValueError
+        A model of another role or with other body parts (naming it), crop frames of a
+        size other than the region's output, or a frame count other than
+        ``expected_frames`` (naming both counts).
+    FileNotFoundError
+        Missing crop video or snapshot (naming the path).
+    """
+    if model.role not in CROP_ROLES:
+        raise ValueError(
+            f"model {model.name} has role {model.role!r}; run_pose needs one of {CROP_ROLES}"
+        )
+    _validate_model(model)
+    what = "frames"
+    if isinstance(crop_video_or_frames, str | Path):
+        path = Path(crop_video_or_frames)
+        what = str(path)
+        w, h = _video_size(path) if path.is_file() else (None, None)
+        if w is None:
+            raise FileNotFoundError(f"crop video not found: {path}")
+        source = iter_video_frames(path, chunk=chunk)
+    else:
+        arr = np.asarray(crop_video_or_frames)
+        if arr.ndim != 3 or arr.dtype != np.uint8:
+            raise ValueError(f"crop frames must be (n, h, w) uint8, got {arr.dtype} {arr.shape}")
+        h, w = arr.shape[1:]
+        source = (arr[i : i + chunk] for i in range(0, len(arr), chunk))
+    if (w, h) != (roi.out_w, roi.out_h):
+        raise ValueError(
+            f"crop {what} is {w}x{h} px, the region's output is {roi.out_w}x{roi.out_h}"
+        )
+    poses = infer_frames(source, model, device=device, batch_size=batch_size)
+    if expected_frames is not None and len(poses) != int(expected_frames):
+        raise ValueError(
+            f"pose of {what} has {len(poses)} frames, the video has {int(expected_frames)}"
+        )
+    xy = to_full_frame(poses[..., :2], roi)
+    out = {}
+    for j, bp in enumerate(model.bodyparts):
+        out[camera_point_name(bp, roi.mirror)] = np.column_stack([xy[:, j], poses[:, j, 2]])
+    return out
+
+
+def median_filter_pose(points: Mapping[str, np.ndarray], window: int = 5) -> dict[str, np.ndarray]:
+    """Median-filter x and y of every body part over ``window`` frames, ignoring NaN.
+
+    Parameters
+    ----------
+    points : mapping of str to (n, 2) or (n, 3) array
+        x, y (pixels) [and likelihood, kept unchanged].
+    window : int
+        Odd window length, frames (IBL: 5). Each output is the median of the non-NaN values
+        in the centred window (shorter at the ends); NaN where the window holds none.
+        A frame that is NaN stays NaN (a hidden point is not filled in).
+
+    Returns
+    -------
+    dict of str to array
+        New arrays, same shapes; inputs unchanged.
+    """
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f"window must be a positive odd number of frames, got {window}")
+    out = {}
+    half = window // 2
+    for bp, a in points.items():
+        a = np.asarray(a, dtype=np.float64)
+        if a.ndim != 2 or a.shape[1] not in (2, 3):
+            raise ValueError(f"{bp!r}: expected (n, 2) or (n, 3), got {a.shape}")
+        res = a.copy()
+        n = len(a)
+        if n and window > 1:
+            xy = a[:, :2]
+            padded = np.pad(xy, ((half, half), (0, 0)), constant_values=np.nan)
+            win = np.lib.stride_tricks.sliding_window_view(padded, window, axis=0)  # (n, 2, w)
+            with np.errstate(all="ignore"), _quiet_nan():
+                med = np.nanmedian(win, axis=-1)
+            res[:, :2] = np.where(np.isnan(xy), np.nan, med)
+        out[bp] = res
+    return out
+
+
+class _quiet_nan:
+    """Silence numpy's 'All-NaN slice' warning inside a block."""
+
+    def __enter__(self):
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)

@@ -1,0 +1,420 @@
+"""Pose: DeepLabCut models as data, anchor points, crop regions, and DLCPose in full-frame pixels.
+
+Tables
+------
+PoseModel : a registered DeepLabCut network (role, project, snapshot, body parts, test error).
+PoseModelSet : which model of each role a pose run uses (Part ``Member``).
+AnchorPoints : pupil, nose tip and spout top of a compressed video (mean of confident detections).
+RoiParams : region sizes and offsets (Part ``Region``).
+CropROI : the regions placed in one video, and their crop videos written in one decode (Part ``Region``).
+DLCPose : every tracked point of a recording in full-frame pixels, one entry per frame (Part ``BodyPart``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+
+import datajoint as dj
+import numpy as np
+
+from pipeline import crops, layout, pose
+from pipeline.io import dlc
+from schemas import config
+from schemas.compression import CompressedVideo
+from schemas.session import CameraRecording, Session, session_name
+
+schema = dj.Schema()
+
+ROLE_ENUM = "enum('anchor', 'eye', 'nostril', 'tongue', 'paws')"
+CROP_DIR = "pose_crops"
+
+
+@schema
+class PoseModel(dj.Manual):
+    """A trained DeepLabCut network, registered by ``ibl-video models register``.
+
+    A new model version is a new row; rows are never overwritten.
+
+    Attributes:
+        pose_model (str): ``<role>-<first 10 hex of the snapshot's MD5>``.
+        pose_role (str): anchor, eye, nostril, tongue or paws.
+        project_path (str): The DLC project folder, relative to the data root.
+        shuffle (int): DLC shuffle.
+        snapshot (str): Weights file, relative to the data root.
+        bodyparts (str): JSON list of body parts, in output order.
+        n_train_frames (int): Labeled frames used for training.
+        test_error_px (float): DLC's evaluation: test RMSE, pixels.
+        net_type (str): DLC network type.
+    """
+
+    definition = f"""
+    pose_model: varchar(64)
+    ---
+    pose_role: {ROLE_ENUM}
+    project_path: varchar(255)       # relative to the data root
+    shuffle: int16
+    snapshot: varchar(255)           # relative to the data root
+    bodyparts: varchar(1000)         # JSON list, output order
+    n_train_frames: int32
+    test_error_px=null: float64      # DLC evaluation, test RMSE, pixels
+    net_type: varchar(32)
+    registered_time: datetime
+    """
+
+    def model(self, row: dict | None = None) -> pose.DlcModel:
+        """The :class:`pipeline.pose.DlcModel` of one row (checks files and body parts)."""
+        row = row or self.fetch1()
+        root = config.current().data_root
+        return pose.load_model(
+            layout.resolve_under(root, row["project_path"]), row["pose_role"], shuffle=int(row["shuffle"]),
+            snapshot=layout.resolve_under(root, row["snapshot"]),
+        )  # fmt: skip
+
+
+def register_model(project: Path | str, role: str, *, shuffle: int = 1, n_train_frames: int | None = None,
+                   net_type: str | None = None) -> dict:
+    """Register a DLC project's trained shuffle as a ``PoseModel`` row; returns the row.
+
+    Raises
+    ------
+    FileNotFoundError
+        Missing project, shuffle or snapshot (naming the path), or a project outside the data root.
+    ValueError
+        Body parts that do not match ``role`` (naming the model), or this snapshot already registered.
+    """
+    root = config.current().data_root
+    proj = dlc.read_project(project)
+    model = pose.load_model(proj.project_path, role, shuffle=shuffle)
+    name = f"{role}-{hashlib.md5(Path(model.snapshot).read_bytes()).hexdigest()[:10]}"
+    if PoseModel & {"pose_model": name}:
+        raise ValueError(f"model {name} (snapshot {model.snapshot}) is already registered")
+    try:
+        test_error = dlc.read_evaluation(proj, shuffle)["test_error_px"]
+    except (FileNotFoundError, ValueError):
+        test_error = None
+    row = dict(
+        pose_model=name, pose_role=role, project_path=layout.to_relative(root, proj.project_path), shuffle=shuffle,
+        snapshot=layout.to_relative(root, model.snapshot), bodyparts=json.dumps(list(model.bodyparts)),
+        n_train_frames=int(n_train_frames or 0), net_type=net_type or "unknown",
+        test_error_px=None if test_error is None or not np.isfinite(test_error) else float(test_error),
+        registered_time=dt.datetime.now().replace(microsecond=0),
+    )  # fmt: skip
+    PoseModel.insert1(row)
+    return row
+
+
+@schema
+class PoseModelSet(dj.Manual):
+    """The model of each role one pose run uses.
+
+    Attributes:
+        pose_model_set (str): Name of the set.
+        set_description (str): What it is for.
+    """
+
+    definition = """
+    pose_model_set: varchar(32)
+    ---
+    set_description: varchar(255)
+    """
+
+    class Member(dj.Part):
+        """One role's model in the set."""
+
+        definition = """
+        -> master
+        -> PoseModel
+        ---
+        member_role: varchar(16)     # = PoseModel.pose_role
+        unique index(pose_model_set, member_role)
+        """
+
+    @staticmethod
+    def role_models(key: dict) -> dict[str, dict]:
+        """Role -> PoseModel row of the set in ``key``."""
+        rows = (PoseModel * PoseModelSet.Member & {"pose_model_set": key["pose_model_set"]}).to_dicts()
+        return {r["pose_role"]: r for r in rows}
+
+
+def create_model_set(name: str, models: dict[str, str], description: str = "") -> None:
+    """Insert a model set from ``role -> pose_model``; every role of :data:`pipeline.pose.ROLES` is needed."""
+    missing = sorted(set(pose.ROLES) - set(models))
+    if missing:
+        raise ValueError(f"model set {name!r} lacks a model for role(s) {', '.join(missing)}")
+    for role, model in models.items():
+        found = (PoseModel & {"pose_model": model}).to_dicts()
+        if not found:
+            raise ValueError(f"model set {name!r}: no registered model {model!r}")
+        if found[0]["pose_role"] != role:
+            raise ValueError(f"model set {name!r}: {model} is a {found[0]['pose_role']} model, not {role}")
+    with PoseModelSet.connection.transaction:
+        PoseModelSet.insert1(dict(pose_model_set=name, set_description=description))
+        PoseModelSet.Member.insert([dict(pose_model_set=name, pose_model=m, member_role=r) for r, m in models.items()])
+
+
+@schema
+class AnchorPoints(dj.Computed):
+    """Pupil centre, nose tip and spout top of a compressed side-camera video, full-frame pixels.
+
+    The anchor network runs on frames sampled through the video; the mean of the
+    detections with likelihood >= 0.9 is kept (IBL: 20 to 500 frames).
+
+    Attributes:
+        pupil_center_x, pupil_center_y, nose_tip_x, nose_tip_y, tube_top_x, tube_top_y (float): Pixels.
+        n_samples (int): Frames the network ran on.
+        n_confident (str): JSON: anchor -> frames at or above the threshold.
+    """
+
+    definition = """
+    -> CompressedVideo
+    -> PoseModelSet
+    ---
+    pupil_center_x: float64          # pixels
+    pupil_center_y: float64
+    nose_tip_x: float64
+    nose_tip_y: float64
+    tube_top_x: float64
+    tube_top_y: float64
+    n_samples: int32
+    n_confident: varchar(255)        # JSON
+    """
+
+    @property
+    def key_source(self):
+        side = [{"camera_label": "left"}, {"camera_label": "right"}]
+        return (CompressedVideo.proj() * PoseModelSet.proj()) & side
+
+    def make_fetch(self, key, device: str = "cpu", batch_size: int = 32, n_samples: int = 100):
+        path = (CompressedVideo & key).fetch1("compressed_video_path")
+        model = PoseModelSet.role_models(key).get("anchor")
+        if model is None:
+            raise ValueError(f"model set {key['pose_model_set']!r} has no anchor model")
+        return path, model, device, batch_size, n_samples
+
+    def make_compute(self, key, path, model, device, batch_size, n_samples):
+        video = layout.resolve_under(config.current().data_root, path)
+        _, mirror = crops.camera_view(key["camera_label"], 1280)
+        result = pose.anchor_points(video, PoseModel().model(model), mirror=mirror, n_samples=n_samples,
+                                    device=device, batch_size=batch_size)  # fmt: skip
+        row = dict(key, n_samples=result.n_samples, n_confident=json.dumps(result.n_confident))
+        for name, (x, y) in result.points.items():
+            row[f"{name}_x"], row[f"{name}_y"] = float(x), float(y)
+        return (row,)
+
+    def make_insert(self, key, row):
+        self.insert1(row)
+
+
+@schema
+class RoiParams(dj.Lookup):
+    """Region sizes and offsets from their anchors (reference pixels of a 1280-wide side view).
+
+    Attributes:
+        roi_params (str): Name of the set.
+    """
+
+    definition = """
+    roi_params: varchar(32)
+    ---
+    roi_description: varchar(255)
+    """
+    contents = [dict(roi_params="ibl", roi_description="the design's regions: eye, nostril 100x100, tongue 160x160, paws 900x750 -> 450x374")]
+
+    class Region(dj.Part):
+        """One region: size and offset of its top-left corner from its anchor (reference pixels)."""
+
+        definition = """
+        -> master
+        region: varchar(16)
+        ---
+        anchor: varchar(16)
+        width: int32
+        height: int32
+        dx: float64
+        dy: float64
+        out_width: int32
+        out_height: int32
+        """
+        contents = [
+            dict(roi_params="ibl", region=name, anchor=s.anchor, width=s.width, height=s.height, dx=s.dx, dy=s.dy,
+                 out_width=s.out_size[0], out_height=s.out_size[1])
+            for name, s in crops.DEFAULT_ROI_SPECS.items()
+        ]  # fmt: skip
+
+    @staticmethod
+    def specs(roi_params: str) -> dict[str, crops.RoiSpec]:
+        rows = (RoiParams.Region & {"roi_params": roi_params}).to_dicts()
+        return {r["region"]: crops.RoiSpec(r["region"], r["width"], r["height"], r["dx"], r["dy"], r["anchor"],
+                                           r["out_width"], r["out_height"]) for r in rows}  # fmt: skip
+
+
+@schema
+class CropROI(dj.Computed):
+    """Regions placed from the anchors, clamped to the frame, and their crop videos (one decode).
+
+    Attributes:
+        crop_seconds (float): Wall time of writing every crop, seconds.
+    """
+
+    definition = """
+    -> AnchorPoints
+    -> RoiParams
+    ---
+    crop_seconds: float64
+    """
+
+    class Region(dj.Part):
+        """One region in the video's pixels and its crop video."""
+
+        definition = """
+        -> master
+        region: varchar(16)
+        ---
+        x: int32                     # top-left column, pixels
+        y: int32                     # top-left row, pixels
+        w: int32
+        h: int32
+        out_w: int32                 # crop video size, pixels
+        out_h: int32
+        mirror: bool                 # flipped left-right (right camera)
+        crop_video_path: varchar(255)  # relative to the data root
+        """
+
+    def make_fetch(self, key):
+        session_dir = (Session & key).fetch1("session_dir")
+        path, width, height = (CompressedVideo & key).fetch1("compressed_video_path", "width", "height")
+        anchors = (AnchorPoints & key).fetch1()
+        specs = {n: s.to_dict() for n, s in RoiParams.specs(key["roi_params"]).items()}
+        return session_dir, path, int(width), int(height), anchors, specs
+
+    def make_compute(self, key, session_dir, path, width, height, anchors, specs):
+        import time
+
+        root = config.current().data_root
+        scale, mirror = crops.camera_view(key["camera_label"], width)
+        rois = {}
+        for name, spec in specs.items():
+            spec = crops.RoiSpec(**spec)
+            anchor = (anchors[f"{spec.anchor}_x"], anchors[f"{spec.anchor}_y"])
+            rois[name] = crops.roi_from_anchor(spec, anchor, width, height, scale=scale, mirror=mirror)
+        out_rel = f"{session_dir}/{CROP_DIR}/{key['compression_params']}_{key['pose_model_set']}_{key['roi_params']}"
+        t0 = time.perf_counter()
+        written = crops.write_crops(layout.resolve_under(root, path), rois, layout.resolve_under(root, out_rel),
+                                    stem=f"{key['camera_label']}Camera")  # fmt: skip
+        seconds = time.perf_counter() - t0
+        regions = [dict(key, region=n, **r.to_dict(), crop_video_path=layout.to_relative(root, written[n])) for n, r in rois.items()]
+        return dict(key, crop_seconds=seconds), regions
+
+    def make_insert(self, key, master, regions):
+        self.insert1(master)
+        self.Region.insert(regions)
+
+
+@schema
+class DLCPose(dj.Computed):
+    """Every tracked point of a recording in full-frame pixels, median-filtered over 5 frames.
+
+    Attributes:
+        n_frames (int): Entries per body part (= frames of the video).
+        device (str): Torch device the networks ran on.
+        batch_size (int): Inference batch size.
+        pose_seconds (float): Wall time of inference, seconds.
+    """
+
+    definition = """
+    -> CropROI
+    ---
+    n_frames: int32
+    device: varchar(16)
+    batch_size: int16
+    pose_seconds: float64
+    """
+
+    class BodyPart(dj.Part):
+        """One body part: ``(n_frames, 3)`` x, y (full-frame pixels) and likelihood."""
+
+        definition = """
+        -> master
+        body_part: varchar(32)
+        ---
+        pose: <npy@ibl_video>        # (n_frames, 3): x px, y px, likelihood
+        """
+
+    def make_fetch(self, key, device: str = "cpu", batch_size: int = 32):
+        n_frames = (CompressedVideo & key).fetch1("n_frames")
+        regions = (CropROI.Region & key).to_dicts()
+        models = PoseModelSet.role_models(key)
+        return int(n_frames), regions, models, device, int(batch_size)
+
+    def make_compute(self, key, n_frames, regions, models, device, batch_size):
+        import time
+
+        root = config.current().data_root
+        t0 = time.perf_counter()
+        points: dict[str, np.ndarray] = {}
+        for r in regions:
+            if r["region"] not in models:
+                raise ValueError(f"model set {key['pose_model_set']!r} has no {r['region']} model")
+            roi = crops.Roi(r["x"], r["y"], r["w"], r["h"], r["out_w"], r["out_h"], bool(r["mirror"]))
+            points.update(pose.run_pose(layout.resolve_under(root, r["crop_video_path"]), PoseModel().model(models[r["region"]]),
+                                        roi, device=device, batch_size=batch_size, expected_frames=n_frames))  # fmt: skip
+        points = pose.median_filter_pose(points, window=5)
+        seconds = time.perf_counter() - t0
+        parts = [dict(key, body_part=name, pose=np.asarray(p, dtype=np.float64)) for name, p in sorted(points.items())]
+        return dict(key, n_frames=n_frames, device=device, batch_size=batch_size, pose_seconds=seconds), parts
+
+    def make_insert(self, key, master, parts):
+        self.insert1(master)
+        self.BodyPart.insert(parts)
+
+
+def pose_arrays(key: dict) -> dict[str, np.ndarray]:
+    """Body part -> ``(n_frames, 3)`` x, y (pixels) and likelihood, for one DLCPose row."""
+    return {r["body_part"]: np.asarray(r["pose"]) for r in (DLCPose.BodyPart & key).to_dicts()}
+
+
+def export_dlc(key: dict, out_dir: Path | None = None) -> Path:
+    """Write IBL's ``_ibl_<label>Camera.dlc.pqt`` (default: the session's ``alf/`` folder)."""
+    if out_dir is None:
+        out_dir = layout.resolve_under(config.current().data_root, (Session & key).fetch1("session_dir")) / layout.ALF_DIR
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return dlc.write_alf_dlc(out_dir / dlc.alf_dlc_name(key["camera_label"]), pose_arrays(key))
+
+
+def _name(key: dict) -> str:
+    return f"{session_name(key)} {key['camera_label']} camera"
+
+
+__all__ = ["AnchorPoints", "CameraRecording", "CropROI", "DLCPose", "PoseModel", "PoseModelSet", "RoiParams"]
+
+
+def register_simulated_models(infos: dict, set_name: str | None = None) -> str:
+    """Install trained simulator models under the data root, register them, and make a model set.
+
+    ``infos`` is what :func:`populate.models.train_from_simulator` returns (role -> ModelInfo).
+    Models already registered (same snapshot) are reused; returns the model set's name
+    (default ``sim-<hash>`` of the member models).
+    """
+    from populate.models import install_models
+
+    root = config.current().data_root
+    installed = install_models(infos, root)
+    members = {}
+    for role, model in installed.items():
+        info = infos[role]
+        try:
+            row = register_model(root / model.project, role, n_train_frames=info.n_train, net_type=info.net_type)
+            members[role] = row["pose_model"]
+        except ValueError as e:
+            if "already registered" not in str(e):
+                raise
+            digest = hashlib.md5((root / model.snapshot).read_bytes()).hexdigest()[:10]
+            members[role] = f"{role}-{digest}"
+    name = set_name or "sim-" + hashlib.md5(json.dumps(members, sort_keys=True).encode()).hexdigest()[:8]
+    if not PoseModelSet & {"pose_model_set": name}:
+        create_model_set(name, members, "networks trained on the simulator's frames")
+    return name

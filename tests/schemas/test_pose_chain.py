@@ -1,0 +1,138 @@
+"""The pose and feature chain on a full-resolution simulated session, against the simulator's truth.
+
+Runs on the embedded database only (the DeepLabCut inference is the expensive part; the
+table mechanics are the same as the other stages, tested on every backend).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+TOLERANCE_FRAMES = 2
+
+
+@pytest.fixture(scope="module")
+def chain(pose_model_infos, tmp_path_factory, embedded_connection):
+    """Record a 16 s full-resolution session (left and right cameras) and populate everything."""
+    import datajoint as dj
+
+    import schemas
+    from acquisition.daq import DaqConfig
+    from acquisition.insert import insert_recording
+    from acquisition.session import record_session
+    from populate.tables import computed_tables
+    from schemas.config import Settings
+    from schemas.pose import register_simulated_models
+
+    settings = Settings(data_root=tmp_path_factory.mktemp("chain"), schema_prefix="test_chain", database="embedded")
+    schemas.activate(settings, connection=embedded_connection)
+    try:
+        set_name = register_simulated_models(pose_model_infos)
+        rec = record_session(settings.data_root, "CHAIN01", "ephys", 16.0, seed=21, cameras=["left", "right"],
+                             daq_config=DaqConfig(seed=21), progress=False)  # fmt: skip
+        key = insert_recording(rec)
+        restriction = dict(key, compression_params="archival")
+        errors = {}
+        for name, table in computed_tables().items():
+            if name == "TrainingClips":
+                continue
+            result = table.populate(restriction, reserve_jobs=True, suppress_errors=True)
+            errors[name] = result["error_list"]
+        yield dict(settings=settings, key=key, rec=rec, errors=errors, set_name=set_name)
+    finally:
+        with dj.config.override(safemode=False):
+            schemas.drop_all()
+
+
+def _truth(chain, label):
+    from acquisition.daq import load_truth
+
+    return load_truth(chain["rec"].folder)
+
+
+def test_chain_completes(chain):
+    assert {k: v for k, v in chain["errors"].items() if v} == {}
+    from schemas.features import LickEvents, PupilDiameter
+    from schemas.pose import DLCPose
+
+    assert len(DLCPose & chain["key"]) == 2
+    assert len(PupilDiameter & chain["key"]) == 2 * 2  # two cameras x two feature parameter sets
+    assert len(LickEvents & chain["key"]) == 4
+
+
+def test_one_pose_entry_per_video_frame(chain):
+    from schemas.compression import CompressedVideo
+    from schemas.pose import DLCPose
+    from schemas.sync import SyncPulses
+
+    for row in (DLCPose & chain["key"]).to_dicts():
+        n_video = (CompressedVideo & row).fetch1("n_frames")
+        n_times = len(np.asarray((SyncPulses & row).fetch1("frame_times")))
+        parts = (DLCPose.BodyPart & row).to_dicts()
+        assert len(parts) >= 20
+        assert row["n_frames"] == n_video == n_times
+        assert all(np.asarray(p["pose"]).shape == (n_video, 3) for p in parts)
+
+
+def test_pose_error_against_truth(chain):
+    from schemas.pose import DLCPose, pose_arrays
+
+    truth = _truth(chain, None)
+    report = {}
+    for label in ("left", "right"):
+        key = (DLCPose & chain["key"] & {"camera_label": label}).fetch1("KEY")
+        pose = pose_arrays(key)
+        scene = truth.scenes[label]
+        n = len(next(iter(pose.values())))
+        for part, arr in pose.items():
+            true = np.asarray(scene.points[part])[:n]
+            ok = np.isfinite(true).all(axis=1) & (arr[:, 2] >= 0.9)
+            if ok.sum() >= 10:
+                report[f"{label}/{part}"] = float(np.median(np.linalg.norm(arr[ok, :2] - true[ok], axis=1)))
+    print("\nDLCPose median error against truth, pixels:")
+    for name, err in sorted(report.items()):
+        print(f"  {name:28s} {err:6.2f}")
+    pupil = {k: v for k, v in report.items() if "/pupil_" in k}
+    assert len(pupil) == 8
+    assert max(pupil.values()) < 3.0, pupil
+
+
+def test_pupil_diameter_against_truth(chain):
+    from schemas.features import PupilDiameter
+
+    truth = _truth(chain, None)
+    for label in ("left", "right"):
+        row = (PupilDiameter & chain["key"] & {"camera_label": label, "feature_params": "ibl"}).fetch1()
+        est = np.asarray(row["pupil_diameter_px"])
+        true = np.asarray(truth.scenes[label].pupil_diameter_px)[: len(est)]
+        ok = np.isfinite(est) & np.isfinite(true)
+        r = np.corrcoef(est[ok], true[ok])[0, 1]
+        mae = np.median(np.abs(est[ok] - true[ok])) / np.mean(true[ok])
+        print(f"\n{label}: pupil r = {r:.3f}, median |error| = {100 * mae:.1f}% of the mean diameter")
+        assert r >= 0.95 and mae < 0.05
+
+
+@pytest.mark.parametrize("params", ["ibl", "distance"])
+def test_lick_onsets_against_truth(chain, params):
+    from schemas.features import LickEvents
+    from schemas.sync import SyncPulses
+
+    truth = _truth(chain, None)
+    starts = truth.lick_intervals_s[:, 0]
+    for label in ("left", "right"):
+        row = (LickEvents & chain["key"] & {"camera_label": label, "feature_params": params}).fetch1()
+        times = np.asarray((SyncPulses & row).fetch1("frame_times"))
+        period = float(np.median(np.diff(times)))
+        true = starts[(starts >= times[0]) & (starts <= times[-1])]
+        found = np.asarray(row["lick_onset_times"])
+        hit_true = np.array([np.any(np.abs(found - t) <= TOLERANCE_FRAMES * period) for t in true])
+        hit_found = np.array([np.any(np.abs(true - f) <= TOLERANCE_FRAMES * period) for f in found])
+        recall = hit_true.mean() if len(true) else 1.0
+        precision = hit_found.mean() if len(found) else 0.0
+        print(f"\n{label} {params}: {len(found)} onsets, {len(true)} true licks, precision {precision:.2f}, recall {recall:.2f}")
+        if params == "distance" or label == "left":
+            assert len(true) >= 5
+        assert precision >= 0.9 and recall >= 0.9
