@@ -335,7 +335,7 @@ def populate(
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Worker processes on this machine, each with its own database connection. Workers on other machines (the same command there) share the work: a key is computed once.")] = 1,
     max_calls: Annotated[int | None, typer.Option(min=1, help="Each worker computes at most this many keys per table.")] = None,
     loop: Annotated[bool, typer.Option("--loop", help="Keep polling for new keys until stopped. Ctrl-C or SIGTERM finishes the current key, then exits; a second one aborts.")] = False,
-    interval: Annotated[float | None, typer.Option(min=0.1, help="With --loop: seconds between polls when there is nothing to do [default: 60].")] = None,
+    interval: Annotated[float | None, typer.Option(min=0.1, help="With --loop: seconds between polls when there is nothing to do (default 60).")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda or cuda:N; passed to tables whose make takes a `device`.")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Frames per batch; passed to tables whose make takes a `batch_size`.")] = None,
     stale_after: Annotated[float, typer.Option(min=1, help="A reservation from another machine whose worker sent no heartbeat for this many seconds counts as dead (one from this machine: when its process is gone).")] = 7200.0,
@@ -432,6 +432,7 @@ def worker_command(
     options = w.WorkerOptions(
         max_calls=max_calls, loop=loop, interval=interval, make_options={"device": device, "batch_size": batch_size},
         stale_after=stale_after, reconnect_timeout=reconnect_timeout, heartbeat=heartbeat, restriction=_parse_key(key),
+        siblings_of=os.getppid() if supervised else None,
     )  # fmt: skip
     try:
         worker = w.Worker(selected, options, stop)

@@ -14,9 +14,9 @@ One worker (:class:`Worker`, one process, one connection):
    (``jobs.refresh()``), then reserves and computes the pending keys one at a time,
    logging one line per key (table, key, seconds) to stderr and to
    ``<data root>/logs/ibl-video.log``;
-3. repeats while it made progress or while other live workers hold keys upstream of a
-   selected table (their results give new keys downstream); with ``loop`` it polls every
-   ``interval`` seconds until stopped.
+3. repeats while it made progress or while a sibling worker (same ``populate`` run) holds
+   a key upstream of a selected table (its result gives new keys downstream); with
+   ``loop`` it polls every ``interval`` seconds until stopped.
 
 While a key is computed, a heartbeat thread (its own connection) refreshes the job row's
 ``reserved_time`` every ``heartbeat`` seconds, so a reservation whose time is old belongs
@@ -54,6 +54,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -114,6 +115,16 @@ def pid_alive(pid: int) -> bool:
     except (OSError, IndexError):
         return True
     return state not in ("Z", "X")
+
+
+def parent_pid(pid: int) -> int | None:
+    """Parent process id of a process on this machine (None if it is gone)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).ppid()
+    except (psutil.Error, ValueError):
+        return None
 
 
 def this_host() -> str:
@@ -237,7 +248,9 @@ def list_errors(tables: Mapping[str, type], *, stack: bool = False) -> list[JobE
         job = jobs_table(table)
         if job is None:
             continue
-        attrs = ["error_message", "host", "pid", "completed_time"] + (["error_stack"] if stack else [])
+        attrs = ["error_message", "host", "pid", "completed_time"] + (
+            ["error_stack"] if stack else []
+        )
         for row in (job & "status='error'").proj(*attrs).to_dicts(order_by="completed_time"):
             key = {k: row[k] for k in job.primary_key}
             when = row["completed_time"]
@@ -251,7 +264,9 @@ def list_errors(tables: Mapping[str, type], *, stack: bool = False) -> list[JobE
     return found
 
 
-def check_restriction(tables: Mapping[str, type], restriction: Mapping[str, Any]) -> dict[str, type]:
+def check_restriction(
+    tables: Mapping[str, type], restriction: Mapping[str, Any]
+) -> dict[str, type]:
     """The tables among ``tables`` whose primary key has every attribute of ``restriction``.
 
     DataJoint silently ignores dict entries that name no attribute, which would turn a
@@ -267,7 +282,9 @@ def check_restriction(tables: Mapping[str, type], restriction: Mapping[str, Any]
     fits = {n: t for n, t in tables.items() if set(restriction) <= set(t.primary_key)}
     if not fits:
         keys = "; ".join(f"{n}: {', '.join(t.primary_key)}" for n, t in tables.items())
-        raise ValueError(f"no table has the key attribute(s) {', '.join(sorted(restriction))} ({keys})")
+        raise ValueError(
+            f"no table has the key attribute(s) {', '.join(sorted(restriction))} ({keys})"
+        )
     return fits
 
 
@@ -282,10 +299,14 @@ def check_restriction_all(tables: Mapping[str, type], restriction: Mapping[str, 
     lacking = {n: t for n, t in tables.items() if not set(restriction) <= set(t.primary_key)}
     if lacking:
         keys = "; ".join(f"{n}: {', '.join(t.primary_key)}" for n, t in lacking.items())
-        raise ValueError(f"the key attribute(s) {', '.join(sorted(restriction))} are not all in the key of {keys}")
+        raise ValueError(
+            f"the key attribute(s) {', '.join(sorted(restriction))} are not all in the key of {keys}"
+        )
 
 
-def clear_errors(tables: Mapping[str, type], restriction: Mapping[str, Any] | None = None) -> dict[str, int]:
+def clear_errors(
+    tables: Mapping[str, type], restriction: Mapping[str, Any] | None = None
+) -> dict[str, int]:
     """Delete error rows (optionally restricted by key values) so the next populate retries them.
 
     Returns the number of error rows deleted per table (tables with none are left out).
@@ -304,7 +325,12 @@ def clear_errors(tables: Mapping[str, type], restriction: Mapping[str, Any] | No
         n = (job & "status='error'" & restriction).delete_quick(get_count=True)
         if n:
             cleared[name] = n
-            log.info("retry: cleared %d error(s) of %s%s", n, name, f" ({format_key(restriction)})" if restriction else "")
+            log.info(
+                "retry: cleared %d error(s) of %s%s",
+                n,
+                name,
+                f" ({format_key(restriction)})" if restriction else "",
+            )
     return cleared
 
 
@@ -323,7 +349,10 @@ class Reservation:
 
 
 def find_dead_reservations(
-    tables: Mapping[str, type], stale_after: float = DEFAULT_STALE_AFTER_S, *, jobs: Mapping[str, Any] | None = None
+    tables: Mapping[str, type],
+    stale_after: float = DEFAULT_STALE_AFTER_S,
+    *,
+    jobs: Mapping[str, Any] | None = None,
 ) -> list[Reservation]:
     """Reserved jobs whose worker is gone.
 
@@ -373,7 +402,10 @@ def find_dead_reservations(
 
 
 def recover(
-    tables: Mapping[str, type], stale_after: float = DEFAULT_STALE_AFTER_S, *, dry_run: bool = False,
+    tables: Mapping[str, type],
+    stale_after: float = DEFAULT_STALE_AFTER_S,
+    *,
+    dry_run: bool = False,
     jobs: Mapping[str, Any] | None = None,
 ) -> list[Reservation]:
     """Delete the job rows of dead reservations (see :func:`find_dead_reservations`).
@@ -390,10 +422,18 @@ def recover(
     done = []
     for r in dead:
         job = jobs.get(r.table) or jobs_table(tables[r.table])
-        n = (job & r.key & {"status": "reserved", "host": r.host, "pid": r.pid}).delete_quick(get_count=True)
+        n = (job & r.key & {"status": "reserved", "host": r.host, "pid": r.pid}).delete_quick(
+            get_count=True
+        )
         if n:  # another worker may have recovered it first
             done.append(r)
-            log.warning("recovered %s %s: reserved %s, %s", r.table, format_key(r.key), r.reserved_time, r.reason)
+            log.warning(
+                "recovered %s %s: reserved %s, %s",
+                r.table,
+                format_key(r.key),
+                r.reserved_time,
+                r.reason,
+            )
     return done
 
 
@@ -411,7 +451,9 @@ def setup_logging(log_dir: Path, *, worker: bool = False) -> Path:
         if handler.level == logging.NOTSET:
             handler.setLevel(console_level)
         if worker:
-            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(process)d] %(message)s"))
+            handler.setFormatter(
+                logging.Formatter("%(asctime)s %(levelname)s [%(process)d] %(message)s")
+            )
     file_level = logging.DEBUG if console_level <= logging.DEBUG else logging.INFO
     project = logging.getLogger("ibl_video")
     project.setLevel(file_level)
@@ -424,7 +466,9 @@ def setup_logging(log_dir: Path, *, worker: bool = False) -> Path:
     if not any(getattr(h, "_ibl_video_log", False) for h in project.handlers):
         handler = logging.FileHandler(path, encoding="utf-8")
         handler.setLevel(file_level)
-        handler.setFormatter(logging.Formatter(f"%(asctime)s {this_host()}[%(process)d] %(levelname)s %(message)s"))
+        handler.setFormatter(
+            logging.Formatter(f"%(asctime)s {this_host()}[%(process)d] %(levelname)s %(message)s")
+        )
         handler._ibl_video_log = True
         project.addHandler(handler)
     # DataJoint sets its own level when first imported (after the command line chose one)
@@ -576,7 +620,8 @@ def clone_connection(connection):
 
     info = connection.conn_info
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="MariaDB is not officially supported")  # said once already
+        # DataJoint warned about MariaDB when the worker connected; once is enough
+        warnings.filterwarnings("ignore", message="MariaDB is not officially supported")
         return dj.Connection(
             host=info["host"], user=info["user"], password=info["passwd"], port=info["port"],
             use_tls=info.get("ssl_input"), database_name=info.get("database_name"),
@@ -584,7 +629,12 @@ def clone_connection(connection):
         )  # fmt: skip
 
 
-def reconnect(connection, timeout: float, stop: StopRequest | None = None, first_error: BaseException | None = None) -> float:
+def reconnect(
+    connection,
+    timeout: float,
+    stop: StopRequest | None = None,
+    first_error: BaseException | None = None,
+) -> float:
     """Reconnect ``connection`` with backoff for up to ``timeout`` seconds; returns seconds waited.
 
     Raises
@@ -596,7 +646,12 @@ def reconnect(connection, timeout: float, stop: StopRequest | None = None, first
     """
     server = _describe_server(connection)
     why = f" ({_first_line(first_error)})" if first_error else ""
-    log.warning("lost the connection to the database server %s%s; reconnecting for up to %g s", server, why, timeout)
+    log.warning(
+        "lost the connection to the database server %s%s; reconnecting for up to %g s",
+        server,
+        why,
+        timeout,
+    )
     start = time.monotonic()
     delay, last = 0.25, first_error
     while True:
@@ -691,6 +746,9 @@ class WorkerOptions:
         Seconds between refreshes of the reservation time of the key being computed.
     restriction : mapping
         Only keys with these attribute values (every table's key must have the attributes).
+    siblings_of : int or None
+        Process id of the supervisor that started this worker and its siblings; without
+        ``loop``, the worker waits for siblings' keys upstream of a selected table.
     """
 
     max_calls: int | None = None
@@ -701,6 +759,7 @@ class WorkerOptions:
     reconnect_timeout: float = DEFAULT_RECONNECT_TIMEOUT_S
     heartbeat: float = DEFAULT_HEARTBEAT_S
     restriction: Mapping[str, Any] = field(default_factory=dict)
+    siblings_of: int | None = None
 
 
 @dataclass
@@ -751,7 +810,12 @@ class Worker:
         Shared stop request (default: a new one; SIGINT/SIGTERM feed it during :meth:`run`).
     """
 
-    def __init__(self, tables: Mapping[str, type], options: WorkerOptions | None = None, stop: StopRequest | None = None) -> None:
+    def __init__(
+        self,
+        tables: Mapping[str, type],
+        options: WorkerOptions | None = None,
+        stop: StopRequest | None = None,
+    ) -> None:
         if not tables:
             raise ValueError("no table to populate")
         self.tables = dict(tables)
@@ -762,7 +826,9 @@ class Worker:
         self.connection = _connection_of(self.tables)
         self.report = WorkerReport(loop=self.options.loop)
         self._jobs: dict[str, Any] = {}
-        self._kwargs = {n: accepted_make_kwargs(t, self.options.make_options) for n, t in self.tables.items()}
+        self._kwargs = {
+            n: accepted_make_kwargs(t, self.options.make_options) for n, t in self.tables.items()
+        }
         self._calls = dict.fromkeys(self.tables, 0)
         self._transient: dict[tuple[str, str], int] = {}
         self._upstream = self._upstream_of_selected()
@@ -774,7 +840,11 @@ class Worker:
         with self.stop.signals():
             try:
                 self._prepare()
-                with _Heartbeat(self.connection, [j.full_table_name for j in self._jobs.values()], self.options.heartbeat):
+                with _Heartbeat(
+                    self.connection,
+                    [j.full_table_name for j in self._jobs.values()],
+                    self.options.heartbeat,
+                ):
                     self._work()
             except DatabaseLost as exc:
                 self.report.outcome, self.report.message = "database_lost", str(exc)
@@ -818,7 +888,7 @@ class Worker:
                     log.debug("nothing to do; next poll in %g s", self.options.interval)
                     self.stop.wait(self.options.interval)
                     continue
-                if self._others_busy_upstream():
+                if self._siblings_busy_upstream():
                     self.stop.wait(_UPSTREAM_POLL_S)
                     continue
                 break
@@ -844,8 +914,13 @@ class Worker:
         if self.connection._conn is not self._raw_connection:
             self._raw_connection = self.connection._conn
             with contextlib.suppress(Exception):
-                self.connection.connection_id = self.connection.adapter.get_connection_id(self.connection._conn)
-            log.warning("lost the connection to the database server %s; DataJoint reconnected", _describe_server(self.connection))
+                self.connection.connection_id = self.connection.adapter.get_connection_id(
+                    self.connection._conn
+                )
+            log.warning(
+                "lost the connection to the database server %s; DataJoint reconnected",
+                _describe_server(self.connection),
+            )
 
     def _pass(self) -> bool:
         """One pass over the tables in dependency order; True if any key was attempted."""
@@ -859,7 +934,12 @@ class Worker:
             job = self._jobs[name]
             restrictions = (self._restriction,) if self._restriction else ()
             job.refresh(*restrictions, delay=-1)  # add new keys; delay=-1: schedulable at once
-            pending = job & "status='pending'" & "scheduled_time <= CURRENT_TIMESTAMP(3)" & self._restriction
+            pending = (
+                job
+                & "status='pending'"
+                & "scheduled_time <= CURRENT_TIMESTAMP(3)"
+                & self._restriction
+            )
             keys = pending.keys(order_by="priority ASC, scheduled_time ASC")
             for key in keys:
                 if self.stop.requested or self._remaining_calls(name) == 0:
@@ -872,13 +952,23 @@ class Worker:
         start = time.monotonic()
         try:
             status = table()._populate1(
-                key, job, suppress_errors=True, return_exception_objects=True, make_kwargs=self._kwargs[name] or None
+                key,
+                job,
+                suppress_errors=True,
+                return_exception_objects=True,
+                make_kwargs=self._kwargs[name] or None,
             )
         except Exception as exc:
             # escaped DataJoint's own handling, e.g. the connection died while it rolled back
             if not (_is_connection_error(exc) or not _alive(self.connection)):
                 raise
-            self._requeue(name, job, key, exc)
+            if self._transient_ok(name, key):
+                self._requeue(name, job, key, exc)
+            else:  # this key keeps losing the connection: record it as its error
+                if not _alive(self.connection):
+                    self._reconnect(exc)
+                job.error(key, error_message=_first_line(exc), error_stack=traceback.format_exc())
+                self._failed(name, key, _first_line(exc), time.monotonic() - start)
             return True
         seconds = time.monotonic() - start
         self._notice_silent_reconnect()
@@ -894,15 +984,20 @@ class Worker:
         if isinstance(error, KeyboardInterrupt | SystemExit):
             self._forget_job(job, key)
             raise Aborted(f"{name} {format_key(key)} abandoned after {seconds:.1f} s")
-        if (_is_connection_error(error) or not _alive(self.connection)) and self._transient_ok(name, key):
+        if (_is_connection_error(error) or not _alive(self.connection)) and self._transient_ok(
+            name, key
+        ):
             self._calls[name] -= 1
             self._requeue(name, job, key, error)
             return True
         message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        self._failed(name, key, message, seconds)
+        return True
+
+    def _failed(self, name: str, key: dict, message: str, seconds: float) -> None:
         self.report.failed[name] = self.report.failed.get(name, 0) + 1
         self.report.errors.append({"table": name, "key": plain_key(key), "message": message})
         log.error("%s %s failed after %.2f s: %s", name, format_key(key), seconds, message)
-        return True
 
     def _transient_ok(self, name: str, key: dict) -> bool:
         tag = (name, format_key(key))
@@ -914,7 +1009,11 @@ class Worker:
         if not _alive(self.connection):
             self._reconnect(exc)
         self._forget_job(job, key)
-        log.warning("%s %s: interrupted by the lost connection; it goes back to pending", name, format_key(key))
+        log.warning(
+            "%s %s: interrupted by the lost connection; it goes back to pending",
+            name,
+            format_key(key),
+        )
 
     def _forget_job(self, job, key: dict) -> None:
         """Delete this worker's job row of ``key`` (reserved or error) so the key is pending again."""
@@ -930,7 +1029,9 @@ class Worker:
         return max(self.options.max_calls - self._calls[name], 0)
 
     def _all_max_calls_reached(self) -> bool:
-        return self.options.max_calls is not None and all(self._remaining_calls(n) == 0 for n in self.tables)
+        return self.options.max_calls is not None and all(
+            self._remaining_calls(n) == 0 for n in self.tables
+        )
 
     def _upstream_of_selected(self) -> list[str]:
         """Selected tables that have a selected descendant (their new rows make new keys)."""
@@ -942,18 +1043,24 @@ class Worker:
                 upstream.append(name)
         return upstream
 
-    def _others_busy_upstream(self) -> bool:
-        """True if a live worker holds a key of a table upstream of another selected table."""
-        if not self._upstream:
+    def _siblings_busy_upstream(self) -> bool:
+        """True if a sibling worker (same supervisor) holds a key upstream of a selected table.
+
+        Its result will make new keys downstream, so a run without ``loop`` waits for it
+        rather than leaving them to the sibling alone. Workers of other runs are not waited
+        for: a run ends when what it can do now is done.
+        """
+        parent = self.options.siblings_of
+        if not parent or not self._upstream:
             return False
-        upstream = {n: self.tables[n] for n in self._upstream}
-        dead = find_dead_reservations(upstream, self.options.stale_after, jobs=self._jobs)
-        dead = {(r.table, json.dumps(r.key, sort_keys=True)) for r in dead}
+        host, me = this_host(), os.getpid()
         for name in self._upstream:
-            job = self._jobs[name]
-            for row in (job & "status='reserved'").keys():
-                if (name, json.dumps(plain_key(row), sort_keys=True)) not in dead:
-                    return True
+            job = self._jobs.get(name) or jobs_table(self.tables[name])
+            if job is None:
+                continue
+            rows = (job & "status='reserved'" & {"host": host}).proj("pid").to_dicts()
+            if any(int(r["pid"]) != me and parent_pid(int(r["pid"])) == parent for r in rows):
+                return True
         return False
 
 
@@ -987,7 +1094,12 @@ def worker_command(global_args: list[str], worker_args: list[str]) -> list[str]:
     return [sys.executable, "-m", "populate.cli", *global_args, "worker", *worker_args]
 
 
-def run_workers(n_workers: int, global_args: list[str], worker_args: list[str], env: Mapping[str, str] | None = None) -> RunSummary:
+def run_workers(
+    n_workers: int,
+    global_args: list[str],
+    worker_args: list[str],
+    env: Mapping[str, str] | None = None,
+) -> RunSummary:
     """Run ``n_workers`` worker processes to completion and sum up their reports.
 
     Each worker runs in its own session (a terminal's Ctrl-C reaches only this process).
@@ -1001,8 +1113,15 @@ def run_workers(n_workers: int, global_args: list[str], worker_args: list[str], 
         procs = []
         for i in range(n_workers):
             report = Path(tmp) / f"worker-{i + 1}.json"
-            cmd = worker_command(global_args, [*worker_args, "--report", str(report), "--supervised"])
-            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, env=dict(env) if env is not None else None, start_new_session=True)
+            cmd = worker_command(
+                global_args, [*worker_args, "--report", str(report), "--supervised"]
+            )
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.PIPE,
+                env=dict(env) if env is not None else None,
+                start_new_session=True,
+            )
             procs.append(WorkerProcess(i + 1, proc, report))
             log.debug("started worker %d: pid %d", i + 1, proc.pid)
         forwarded = 0
@@ -1014,7 +1133,10 @@ def run_workers(n_workers: int, global_args: list[str], worker_args: list[str], 
             if forwarded == 1:
                 stop.request(f"{signal.Signals(signum).name} received")
             else:
-                log.warning("%s received again: aborting the workers' current keys", signal.Signals(signum).name)
+                log.warning(
+                    "%s received again: aborting the workers' current keys",
+                    signal.Signals(signum).name,
+                )
             for p in procs:
                 if p.process.poll() is None:
                     p.send(command)
@@ -1040,9 +1162,15 @@ def run_workers(n_workers: int, global_args: list[str], worker_args: list[str], 
                 for name, n in rep.failed.items():
                     summary.failed[name] = summary.failed.get(name, 0) + n
                 if rep.outcome == "database_lost":
-                    summary.problems.append(f"worker {p.index} (pid {p.process.pid}): {rep.message}")
+                    summary.problems.append(
+                        f"worker {p.index} (pid {p.process.pid}): {rep.message}"
+                    )
             elif code != 0:
-                how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+                how = (
+                    f"killed by {signal.Signals(-code).name}"
+                    if code < 0
+                    else f"exited with code {code}"
+                )
                 summary.problems.append(
                     f"worker {p.index} (pid {p.process.pid}) {how} without a report; a key it held is "
                     "recovered by the next populate or `ibl-video recover`"

@@ -5,7 +5,7 @@ Tables
 PoseModel : a registered DeepLabCut network (role, project, snapshot, body parts, test error).
 PoseModelSet : which model of each role a pose run uses (Part ``Member``).
 AnchorPoints : pupil, nose tip and spout top of a compressed video (mean of confident detections).
-RoiParams : region sizes and offsets (Part ``Region``).
+RoiParams, RoiRegion : region sizes and offsets from their anchors.
 CropROI : the regions placed in one video, and their crop videos written in one decode (Part ``Region``).
 DLCPose : every tracked point of a recording in full-frame pixels, one entry per frame (Part ``BodyPart``).
 """
@@ -223,32 +223,38 @@ class RoiParams(dj.Lookup):
     """
     contents = [dict(roi_params="ibl", roi_description="the design's regions: eye, nostril 100x100, tongue 160x160, paws 900x750 -> 450x374")]
 
-    class Region(dj.Part):
-        """One region: size and offset of its top-left corner from its anchor (reference pixels)."""
-
-        definition = """
-        -> master
-        region: varchar(16)
-        ---
-        anchor: varchar(16)
-        width: int32
-        height: int32
-        dx: float64
-        dy: float64
-        out_width: int32
-        out_height: int32
-        """
-        contents = [
-            dict(roi_params="ibl", region=name, anchor=s.anchor, width=s.width, height=s.height, dx=s.dx, dy=s.dy,
-                 out_width=s.out_size[0], out_height=s.out_size[1])
-            for name, s in crops.DEFAULT_ROI_SPECS.items()
-        ]  # fmt: skip
-
     @staticmethod
     def specs(roi_params: str) -> dict[str, crops.RoiSpec]:
-        rows = (RoiParams.Region & {"roi_params": roi_params}).to_dicts()
+        rows = (RoiRegion & {"roi_params": roi_params}).to_dicts()
         return {r["region"]: crops.RoiSpec(r["region"], r["width"], r["height"], r["dx"], r["dy"], r["anchor"],
                                            r["out_width"], r["out_height"]) for r in rows}  # fmt: skip
+
+
+@schema
+class RoiRegion(dj.Lookup):
+    """One region of a ROI set: size and offset of its top-left corner from its anchor.
+
+    Sizes and offsets are reference pixels (a 1280-wide side view); the crop video is
+    ``out_width`` x ``out_height`` pixels (smaller: downscaled).
+    """
+
+    definition = """
+    -> RoiParams
+    region: varchar(16)
+    ---
+    anchor: varchar(16)
+    width: int32
+    height: int32
+    dx: float64
+    dy: float64
+    out_width: int32
+    out_height: int32
+    """
+    contents = [
+        dict(roi_params="ibl", region=name, anchor=s.anchor, width=s.width, height=s.height, dx=s.dx, dy=s.dy,
+             out_width=s.out_size[0], out_height=s.out_size[1])
+        for name, s in crops.DEFAULT_ROI_SPECS.items()
+    ]  # fmt: skip
 
 
 @schema

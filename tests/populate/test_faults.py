@@ -226,7 +226,11 @@ def visible_files(root: Path) -> set[str]:
     found = set()
     for p in root.rglob("*"):
         rel = p.relative_to(root)
-        if p.is_file() and not any(part.startswith(".") for part in rel.parts) and rel.parts[0] != "logs":
+        if (
+            p.is_file()
+            and not any(part.startswith(".") for part in rel.parts)
+            and rel.parts[0] != "logs"
+        ):
             found.add(str(rel))
     return found
 
@@ -315,7 +319,9 @@ class Pipeline:
         self.procs.append(proc)
         return proc
 
-    def run(self, *args: str, faults: dict | None = None, timeout: float = 120, **extra: str) -> subprocess.CompletedProcess:
+    def run(
+        self, *args: str, faults: dict | None = None, timeout: float = 120, **extra: str
+    ) -> subprocess.CompletedProcess:
         proc = self.start(*args, faults=faults, **extra)
         stdout, stderr = proc.communicate(timeout=timeout)
         return subprocess.CompletedProcess(proc.popen.args, proc.returncode, stdout, stderr)
@@ -359,7 +365,9 @@ class Pipeline:
 
         keys = []
         for i, subject in enumerate(subjects):
-            rec = record_session(self.root, subject, "ephys", duration_s, scale=0.125, progress=False, seed=i)
+            rec = record_session(
+                self.root, subject, "ephys", duration_s, scale=0.125, progress=False, seed=i
+            )
             keys.append(insert_recording(rec))
         return keys
 
@@ -425,7 +433,14 @@ def _make_pipeline(backend: str, root: Path, plugin_dir: Path, tmp_path: Path):
             pytest.skip("PostgreSQL at 127.0.0.1:5432 does not answer")
         settings = Settings(data_root=root, schema_prefix=prefix, database="datajoint")
         configure_store(settings)
-        connection = dj.Connection(host="127.0.0.1", user="postgres", password="", port=5432, backend="postgresql", use_tls=False)
+        connection = dj.Connection(
+            host="127.0.0.1",
+            user="postgres",
+            password="",
+            port=5432,
+            backend="postgresql",
+            use_tls=False,
+        )
     schemas.activate(settings, connection=connection)
     return Pipeline(backend, settings, connection, plugin_dir, tmp_path), ibl_video_faults
 
@@ -526,9 +541,10 @@ def test_killed_worker_leaves_nothing_and_its_key_is_recovered(pipe, table):
     assert visible_files(pipe.root) == before
     assert {p for p in (pipe.root / ".store").rglob("*") if p.is_file()} == store_before
     assert [r["pid"] for r in pipe.reserved(table)] == [reserved["pid"]]
-    listed = pipe.run("recover", "--dry-run")
-    assert listed.returncode == 0, listed.stderr
+    listed = pipe.cli("recover", "--dry-run")
+    assert listed.exit_code == 0, listed.output
     assert f"process {reserved['pid']} on" in listed.stdout and "is gone" in listed.stdout
+    assert "1 reservation(s) belong to workers that are gone" in pipe.cli("status").output
     assert pipe.reserved(table)  # a dry run frees nothing
 
     # the next populate recovers the reservation first, then computes the key
@@ -552,28 +568,26 @@ def test_killed_worker_leaves_nothing_and_its_key_is_recovered(pipe, table):
 
 # ---------------------------------------------------------------- database server restarts
 def test_database_restart_under_a_loop_worker(pipe):
+    """Restarted mid-key: reported, the key goes back to pending, work goes on. Then stopped
+    for good: the run ends with exit code 3 and says why."""
     pipe.add_sessions(["RST"])
-    run = pipe.start("populate", "CameraRecording", "--loop", "--interval", "0.3", faults={"slow": {"CameraRecording": 1.2}})
+    run = pipe.start(
+        "populate", "CameraRecording", "--loop", "--interval", "0.3", "--reconnect-timeout", "4",
+        faults={"slow": {"CameraRecording": 1.2}},
+    )  # fmt: skip
     cls = pipe.table("CameraRecording")
-    wait_for(lambda: len(cls()) >= 1 and pipe.reserved("CameraRecording"), 60, "one key done and the next one reserved")
+    wait_for(
+        lambda: len(cls()) >= 1 and pipe.reserved("CameraRecording"),
+        60,
+        "one key done and the next one reserved",
+    )
     _restart_embedded(pipe, down_s=1.5)
     wait_for(lambda: len(cls()) == 3, 60, "all 3 recordings after the restart", poll=0.2)
-    run.send_signal(signal.SIGINT)
-    stdout, stderr = run.communicate(timeout=60)
-    assert run.returncode == 0, stdout + stderr
-    assert "lost the connection to the database server" in stderr
-    assert "is back after" in stderr
-    assert "CameraRecording: 3 done, 0 errors" in stdout
+    assert run.poll() is None  # still polling for new keys
     assert [r for r in pipe.job_rows("CameraRecording") if r["status"] == "error"] == []
     keys = [json.dumps(c["key"], sort_keys=True) for c in pipe.calls("CameraRecording")]
     assert len(set(keys)) == 3  # the interrupted key was computed again, nothing else twice
 
-
-def test_database_that_does_not_come_back_ends_the_run(pipe):
-    log = pipe.root / "logs" / "ibl-video.log"
-    seen = log.read_text().count("next poll in 0.3 s") if log.exists() else 0
-    run = pipe.start("--verbose", "populate", "CameraRecording", "--loop", "--interval", "0.3", "--reconnect-timeout", "3")
-    wait_for(lambda: log.exists() and log.read_text().count("next poll in 0.3 s") > seen, 60, "the worker polling")
     from schemas.database import stop_embedded
 
     t0 = time.monotonic()
@@ -584,7 +598,11 @@ def test_database_that_does_not_come_back_ends_the_run(pipe):
     finally:
         _start_embedded(pipe)
     assert run.returncode == 3, stdout + stderr
-    assert "did not come back within 3 s" in stderr
+    # the restart was reported (by the worker's reconnect, or after DataJoint's own retry)
+    assert stderr.count("lost the connection to the database server") >= 2
+    assert "is back after" in stderr or "DataJoint reconnected" in stderr
+    assert "did not come back within 4 s" in stderr
+    assert "CameraRecording: 3 done, 0 errors" in stdout
     assert elapsed < 20
 
 
@@ -635,7 +653,9 @@ def test_two_workers_started_at_once_compute_every_key_once(any_pipe):
     pipe.add_sessions(["TW0", "TW1"])
     # each worker's first make waits until the other has started one: they overlap for sure
     faults = {"slow": {"CameraRecording": 0.3, "SyncPulses": 0.0}, "barrier": 2}
-    runs = [pipe.start("populate", "CameraRecording", "SyncPulses", faults=faults) for _ in range(2)]
+    runs = [
+        pipe.start("populate", "CameraRecording", "SyncPulses", faults=faults) for _ in range(2)
+    ]
     outputs = [r.communicate(timeout=120) for r in runs]
     for run, (stdout, stderr) in zip(runs, outputs, strict=True):
         assert run.returncode == 0, stdout + stderr
@@ -683,7 +703,6 @@ def test_second_ctrl_c_aborts_the_current_key(pipe):
     key = {k: v for k, v in reserved.items() if k in pipe.table("SlowCopy").primary_key}
     from populate.worker import jobs_table
 
-    assert len(jobs_table(pipe.table("SlowCopy")) & key) == 0  # neither reserved nor an error: pending again
-
-
-
+    assert (
+        len(jobs_table(pipe.table("SlowCopy")) & key) == 0
+    )  # neither reserved nor an error: pending again

@@ -40,7 +40,9 @@ def probe(db):
     from schemas.session import Session
 
     context = {"Session": Session}
-    schema = dj.Schema(f"{db.settings.schema_prefix}_wtest", connection=db.connection, context=context)
+    schema = dj.Schema(
+        f"{db.settings.schema_prefix}_wtest", connection=db.connection, context=context
+    )
 
     @schema
     class Probe(dj.Computed):
@@ -56,9 +58,19 @@ def probe(db):
         def make_compute(self, key, device, batch_size):
             tag = (key["subject"], int(key["session_number"]))
             what = BEHAVIOUR.get(tag, "ok")
-            CALLS.append(dict(subject=key["subject"], number=tag[1], device=device, batch_size=batch_size, what=what))
+            CALLS.append(
+                dict(
+                    subject=key["subject"],
+                    number=tag[1],
+                    device=device,
+                    batch_size=batch_size,
+                    what=what,
+                )
+            )
             if what == "fail":
-                raise ValueError(f"{key['subject']} session {tag[1]}: cannot read /data/{key['subject']}/left.avi")
+                raise ValueError(
+                    f"{key['subject']} session {tag[1]}: cannot read /data/{key['subject']}/left.avi"
+                )
             if what == "stop":
                 os.kill(os.getpid(), signal.SIGTERM)
             if what == "abort":
@@ -164,7 +176,11 @@ def test_pid_alive_sees_running_finished_and_zombie_processes():
 def test_keys_print_and_serialise_plainly():
     key = {"subject": "M1", "session_date": dt.date(2026, 1, 2), "session_number": 3}
     assert w.format_key(key) == "subject=M1 session_date=2026-01-02 session_number=3"
-    assert json.loads(json.dumps(w.plain_key(key))) == {"subject": "M1", "session_date": "2026-01-02", "session_number": 3}
+    assert json.loads(json.dumps(w.plain_key(key))) == {
+        "subject": "M1",
+        "session_date": "2026-01-02",
+        "session_number": 3,
+    }
 
 
 @pytest.mark.parametrize(
@@ -193,7 +209,12 @@ def test_status_counts_rows_pending_reserved_errors(db, probe):
     before = w.table_status(tables)
     assert set(before) == {"Session", "Probe", "ProbeChild"}
     assert all(set(v) == {"rows", "pending", "reserved", "errors"} for v in before.values())
-    assert before["Session"]["pending"] == before["Session"]["reserved"] == before["Session"]["errors"] == 0
+    assert (
+        before["Session"]["pending"]
+        == before["Session"]["reserved"]
+        == before["Session"]["errors"]
+        == 0
+    )
     assert before["Probe"]["pending"] >= 3
     report = run_worker(probe, "ST")
     assert report.done == {"Probe": 2, "ProbeChild": 2} and report.failed == {"Probe": 1}
@@ -201,12 +222,23 @@ def test_status_counts_rows_pending_reserved_errors(db, probe):
     # a reservation of a live worker elsewhere
     job = w.jobs_table(probe["Probe"])
     key = add_sessions("ST2", 1)[0]
-    job.insert1(dict(key, status="reserved", priority=5, host="elsewhere", pid=1, reserved_time=w._server_now(db.connection)))
+    job.insert1(
+        dict(
+            key,
+            status="reserved",
+            priority=5,
+            host="elsewhere",
+            pid=1,
+            reserved_time=w._server_now(db.connection),
+        )
+    )
     after = w.table_status(tables)
     st_probe = len(probe["Probe"] & {"subject": "ST"})
     assert st_probe == 2
     assert after["Probe"]["reserved"] == 1 and after["Probe"]["errors"] >= 1
-    assert after["Probe"]["pending"] == before["Probe"]["pending"] - 3  # ST done or in error, ST2 reserved
+    assert (
+        after["Probe"]["pending"] == before["Probe"]["pending"] - 3
+    )  # ST done or in error, ST2 reserved
     (job & key).delete_quick()
 
 
@@ -215,7 +247,9 @@ def test_errors_are_listed_and_retry_clears_them(db, probe):
     BEHAVIOUR[("ER", 1)] = "fail"
     report = run_worker(probe, "ER")
     assert report.failed == {"Probe": 1}
-    assert report.errors[0]["key"]["subject"] == "ER" and "ER session 1" in report.errors[0]["message"]
+    assert (
+        report.errors[0]["key"]["subject"] == "ER" and "ER session 1" in report.errors[0]["message"]
+    )
     errors = [e for e in w.list_errors(probe) if e.key["subject"] == "ER"]
     assert len(errors) == 1
     assert errors[0].table == "Probe" and errors[0].key["session_number"] == 1
@@ -238,19 +272,30 @@ def test_worker_passes_options_and_logs_one_line_per_key(db, probe, tmp_path):
     CALLS.clear()
     path = w.setup_logging(tmp_path / "logs")
     try:
-        report = run_worker(probe, "OK", make_options={"device": "cuda:1", "batch_size": 32, "unused": 1})
+        report = run_worker(
+            probe, "OK", make_options={"device": "cuda:1", "batch_size": 32, "unused": 1}
+        )
     finally:
         project = logging.getLogger("ibl_video")
         for handler in [h for h in project.handlers if getattr(h, "_ibl_video_log", False)]:
             project.removeHandler(handler)
             handler.close()
-    assert report.done == {"Probe": 2, "ProbeChild": 2} and report.errors == [] and report.exit_code == 0
+    assert (
+        report.done == {"Probe": 2, "ProbeChild": 2}
+        and report.errors == []
+        and report.exit_code == 0
+    )
     assert [(c["device"], c["batch_size"]) for c in CALLS] == [("cuda:1", 32)] * 2
     assert path == tmp_path / "logs" / "ibl-video.log"
     lines = [line for line in path.read_text().splitlines() if "subject=OK" in line]
     assert len(lines) == 4  # one per key: 2 Probe, 2 ProbeChild (parents first)
     assert all(f"{w.this_host()}[{os.getpid()}]" in line and " done in " in line for line in lines)
-    assert [line.split(" INFO ")[1].split()[0] for line in lines] == ["Probe", "Probe", "ProbeChild", "ProbeChild"]
+    assert [line.split(" INFO ")[1].split()[0] for line in lines] == [
+        "Probe",
+        "Probe",
+        "ProbeChild",
+        "ProbeChild",
+    ]
     for line in lines:
         assert float(line.rsplit(" done in ", 1)[1].split()[0]) >= 0
 
@@ -322,29 +367,58 @@ def test_recover_frees_dead_and_stale_reservations_only(db, probe):
     gone.wait()
     rows = [
         dict(host=w.this_host(), pid=gone.pid, reserved_time=now),  # this host, process gone
-        dict(host=w.this_host(), pid=os.getpid(), reserved_time=now - dt.timedelta(days=1)),  # alive, however old
-        dict(host="elsewhere", pid=123, reserved_time=now - dt.timedelta(seconds=10)),  # fresh heartbeat
-        dict(host="elsewhere", pid=123, reserved_time=now - dt.timedelta(hours=3)),  # no heartbeat for 3 h
+        dict(
+            host=w.this_host(), pid=os.getpid(), reserved_time=now - dt.timedelta(days=1)
+        ),  # alive, however old
+        dict(
+            host="elsewhere", pid=123, reserved_time=now - dt.timedelta(seconds=10)
+        ),  # fresh heartbeat
+        dict(
+            host="elsewhere", pid=123, reserved_time=now - dt.timedelta(hours=3)
+        ),  # no heartbeat for 3 h
     ]
     for key, row in zip(keys, rows, strict=True):
         job.insert1(dict(key, status="reserved", priority=5, **row))
     dead = w.find_dead_reservations({"Probe": probe["Probe"]}, stale_after=7200)
     assert sorted(r.key["session_number"] for r in dead) == [1, 4]
     assert "is gone" in next(r.reason for r in dead if r.key["session_number"] == 1)
-    assert "no heartbeat from elsewhere" in next(r.reason for r in dead if r.key["session_number"] == 4)
+    assert "no heartbeat from elsewhere" in next(
+        r.reason for r in dead if r.key["session_number"] == 4
+    )
     assert len(w.recover({"Probe": probe["Probe"]}, 7200, dry_run=True)) == 2
     assert len(job & {"subject": "RC"}) == 4
     recovered = w.recover({"Probe": probe["Probe"]}, 7200)
     assert sorted(r.key["session_number"] for r in recovered) == [1, 4]
     assert sorted(k["session_number"] for k in (job & {"subject": "RC"}).keys()) == [2, 3]
     assert w.recover({"Probe": probe["Probe"]}, 7200) == []  # nothing twice
-    # a worker waits while a live worker holds a key upstream of a selected table ...
-    worker = w.Worker(probe, w.WorkerOptions(restriction={"subject": "RC"}))
-    worker._jobs = {n: w.jobs_table(t, declare=True) for n, t in probe.items()}
-    assert worker._others_busy_upstream()
-    # ... but not for dead ones: with a short stale_after, "elsewhere" (10 s old) is dead
-    (job & {"subject": "RC", "session_number": 2}).delete_quick()
-    worker = w.Worker(probe, w.WorkerOptions(restriction={"subject": "RC"}, stale_after=5))
-    worker._jobs = {n: w.jobs_table(t, declare=True) for n, t in probe.items()}
-    assert not worker._others_busy_upstream()
     (job & {"subject": "RC"}).delete_quick()
+
+
+def test_a_run_waits_for_its_sibling_workers_upstream_only(db, probe):
+    (key,) = add_sessions("SB", 1)
+    job = w.jobs_table(probe["Probe"], declare=True)
+    sibling = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        job.insert1(dict(key, status="reserved", priority=5, host=w.this_host(), pid=sibling.pid))
+        opts = dict(restriction={"subject": "SB"})
+        # started by this process like its sibling: wait for the sibling's key upstream
+        assert w.Worker(
+            probe, w.WorkerOptions(**opts, siblings_of=os.getpid())
+        )._siblings_busy_upstream()
+        # not a sibling (another run's worker, or no supervisor): do not wait
+        assert not w.Worker(
+            probe, w.WorkerOptions(**opts, siblings_of=os.getpid() + 1)
+        )._siblings_busy_upstream()
+        assert not w.Worker(probe, w.WorkerOptions(**opts))._siblings_busy_upstream()
+        # only tables upstream of a selected table count
+        only_child = {"ProbeChild": probe["ProbeChild"]}
+        assert not w.Worker(
+            only_child, w.WorkerOptions(**opts, siblings_of=os.getpid())
+        )._siblings_busy_upstream()
+    finally:
+        sibling.kill()
+        sibling.wait()
+    assert not w.Worker(
+        probe, w.WorkerOptions(**opts, siblings_of=os.getpid())
+    )._siblings_busy_upstream()
+    (job & key).delete_quick()

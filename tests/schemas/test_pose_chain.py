@@ -34,7 +34,7 @@ def chain(pose_model_infos, tmp_path_factory, embedded_connection):
         rec = record_session(settings.data_root, "CHAIN01", "ephys", 16.0, seed=21, cameras=["left", "right"],
                              daq_config=DaqConfig(seed=21), progress=False)  # fmt: skip
         key = insert_recording(rec)
-        restriction = dict(key, compression_params="archival")
+        restriction = [dict(key, camera_label=c) for c in ("left", "right")]
         errors = {}
         for name, table in computed_tables().items():
             if name == "TrainingClips":
@@ -60,6 +60,9 @@ def test_chain_completes(chain):
 
     assert len(DLCPose & chain["key"]) == 2
     assert len(PupilDiameter & chain["key"]) == 2 * 2  # two cameras x two feature parameter sets
+    from schemas.pose import CropROI
+
+    assert {r["region"] for r in (CropROI.Region & chain["key"]).to_dicts()} == {"eye", "nostril", "tongue", "paws"}
     assert len(LickEvents & chain["key"]) == 4
 
 
