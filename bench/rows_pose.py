@@ -1,0 +1,138 @@
+"""Bench rows of the pose stage: single-pass crops, DLCPose against DeepLabCut, pose storage."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench import BenchResult, row
+from pipeline.io.ffmpeg import run_ffmpeg
+
+
+def _seconds() -> float:
+    return float(os.environ.get("IBL_BENCH_CROP_SECONDS", "60"))
+
+
+@row("crop-single-pass")
+def crop_single_pass() -> BenchResult:
+    """All ROIs of a 60 s 1280x1024 60 Hz recording from one decode, against one plain decode."""
+    from acquisition.simulator import Behaviour, MouseScene
+    from bench.rows_compress import bench_raw_video
+    from pipeline.crops import DEFAULT_ROI_SPECS, roi_from_anchor, write_crops
+
+    seconds = _seconds()
+    raw = bench_raw_video(seconds)
+    scene = MouseScene(Behaviour(seconds + 1.0, seed=0), "left", 1280, 1024, seed=0)
+    anchors = {k: np.nanmean(v, axis=0) for k, v in scene.truth(np.arange(0, seconds, 1.0)).extra_points.items()}
+    rois = {name: roi_from_anchor(spec, anchors[spec.anchor], 1280, 1024) for name, spec in DEFAULT_ROI_SPECS.items()}
+    run_ffmpeg(["-v", "error", "-i", str(raw), "-c", "copy", "-f", "null", "-"], path=raw)  # warm the page cache
+    t0 = time.perf_counter()
+    run_ffmpeg(["-v", "error", "-i", str(raw), "-f", "null", "-"], path=raw)
+    base = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory(prefix="bench-crops-") as tmp:
+        t0 = time.perf_counter()
+        written = write_crops(raw, rois, Path(tmp), stem="leftCamera")
+        ours = time.perf_counter() - t0
+        sizes = ", ".join(f"{n} {r.out_w}x{r.out_h}" for n, r in rois.items())
+        assert len(written) == len(rois)
+    return BenchResult(
+        row="crop-single-pass", seconds=ours, baseline="ffmpeg -i raw -f null - (one decode)", baseline_seconds=base,
+        ratio=ours / base,
+        note=f"{int(seconds * 60)} frames 1280x1024 FFV1; {len(rois)} crops ({sizes}) written from one decode; target <= 1.3",
+    )
+
+
+@row("pose-vs-dlc")
+def pose_vs_dlc() -> BenchResult:
+    """DLCPose's inference (run_pose) on one ROI video against deeplabcut.analyze_videos on the same video and model."""
+    import deeplabcut
+
+    from pipeline.crops import Roi
+    from pipeline.pose import run_pose
+    from populate.models import TEST_TRAINING, train_from_simulator
+
+    info = train_from_simulator(roles=["eye"], training=TEST_TRAINING, progress=False)["eye"]
+    n = int(os.environ.get("IBL_BENCH_POSE_FRAMES", "2000"))
+    with tempfile.TemporaryDirectory(prefix="bench-pose-") as tmp:
+        video = Path(tmp) / "eye.mp4"
+        _make_eye_video(video, n)
+        roi = Roi(0, 0, 100, 100, 100, 100)
+        t0 = time.perf_counter()
+        ours = run_pose(video, info.model(), roi, batch_size=32, expected_frames=n)
+        ours_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        deeplabcut.analyze_videos(str(info.project_dir / "config.yaml"), [str(video)], shuffle=1, batch_size=32,
+                                  destfolder=tmp, save_as_csv=False)  # fmt: skip
+        dlc_s = time.perf_counter() - t0
+    return BenchResult(
+        row="pose-vs-dlc", seconds=ours_s, baseline="deeplabcut.analyze_videos, same video and model",
+        baseline_seconds=dlc_s, ratio=ours_s / dlc_s,
+        note=f"{n} frames 100x100 eye crop, cspnext_s, batch 32, cpu; {len(ours)} body parts; target <= 1.0",
+    )
+
+
+def _make_eye_video(path: Path, n: int) -> None:
+    """An eye-region video of ``n`` frames cut from the simulator's left camera (h.264)."""
+    from acquisition.simulator import Behaviour, MouseScene
+    from pipeline.io.video import write_video
+
+    scene = MouseScene(Behaviour(n / 60 + 2, seed=3), "left", 1280, 1024, seed=3)
+    times = np.arange(n) / 60.0
+    centre = np.nanmean(scene.truth(times[:60]).extra_points["pupil_center"], axis=0).round().astype(int)
+    x, y = centre - 50
+    frames = np.concatenate([scene.render(times[i : i + 120])[:, y : y + 100, x : x + 100] for i in range(0, n, 120)])
+    write_video(path, frames, 60.0, codec="libx264", extra=["-crf", "17", "-pix_fmt", "yuv420p"])
+
+
+@row("pose-store-roundtrip")
+def pose_store_roundtrip() -> BenchResult:
+    """Insert and fetch 1 h of 150 Hz pose (23 points x 3 values x 540,000 frames) against np.save/np.load."""
+    import datajoint as dj
+
+    from bench.common import throwaway_pipeline
+    from pipeline.rigs import TRACKED_POINTS
+
+    n = 540_000
+    rng = np.random.default_rng(0)
+    arrays = {p: rng.normal(500, 50, (n, 3)) for p in TRACKED_POINTS}
+    with throwaway_pipeline() as settings:
+        schema = dj.Schema(f"{settings.schema_prefix}_bench", connection=_connection())
+
+        @schema
+        class PoseStore(dj.Manual):
+            definition = """
+            body_part: varchar(32)
+            ---
+            pose: <npy@ibl_video>   # (n_frames, 3)
+            """
+
+        t0 = time.perf_counter()
+        PoseStore.insert([dict(body_part=p, pose=a) for p, a in arrays.items()])
+        back = {r["body_part"]: np.asarray(r["pose"]) for r in PoseStore().to_dicts()}
+        ours = time.perf_counter() - t0
+        assert all(np.array_equal(back[p], arrays[p]) for p in arrays)
+        with tempfile.TemporaryDirectory(prefix="bench-npy-") as tmp:
+            t0 = time.perf_counter()
+            for p, a in arrays.items():
+                np.save(Path(tmp) / f"{p}.npy", a)
+            loaded = {p: np.load(Path(tmp) / f"{p}.npy") for p in arrays}
+            base = time.perf_counter() - t0
+            assert all(np.array_equal(loaded[p], arrays[p]) for p in arrays)
+        schema.drop(prompt=False)
+    mb = sum(a.nbytes for a in arrays.values()) / 1e6
+    return BenchResult(
+        row="pose-store-roundtrip", seconds=ours, baseline="np.save + np.load of the same arrays", baseline_seconds=base,
+        ratio=ours / base, note=f"23 points x 3 x {n} frames ({mb:.0f} MB), object store <npy@ibl_video>, embedded PostgreSQL",
+    )
+
+
+def _connection():
+    import schemas.session
+
+    return schemas.session.schema.connection
+
+
