@@ -23,15 +23,14 @@ Every file is written atomically (a temporary file renamed into place).
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from pipeline.io import atomic_write
 from pipeline.io.dlc import alf_dlc_name, read_alf_dlc, write_alf_dlc
 
 __all__ = [
@@ -163,25 +162,12 @@ def camera_file_names(label: str) -> dict[str, str]:
     }
 
 
-def _atomic(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def _save_npy(path: Path, array: np.ndarray) -> Path:
     def write(tmp):
         with open(tmp, "wb") as fh:
             np.save(fh, array)
 
-    return _atomic(path, write)
+    return atomic_write(path, write)
 
 
 def write_camera_times(folder: Path | str, label: str, times) -> Path:
@@ -213,7 +199,7 @@ def write_features(folder: Path | str, label: str, pupil_raw, pupil_smooth) -> P
             f"{label} camera: raw {raw.shape} and smooth {smooth.shape} pupil diameters must be 1-D of one length"
         )
     df = pd.DataFrame({FEATURE_COLUMNS[0]: raw, FEATURE_COLUMNS[1]: smooth})
-    return _atomic(
+    return atomic_write(
         Path(folder) / camera_file_names(label)["features"], lambda tmp: df.to_parquet(tmp)
     )
 

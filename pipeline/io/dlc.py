@@ -16,14 +16,14 @@ Pose arrays are ``(n, 3)`` float64: ``x``, ``y`` (pixels) and likelihood (0-1) p
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from pipeline.io import atomic_write
 
 __all__ = [
     "DlcProject",
@@ -323,7 +323,7 @@ def write_dlc_h5(path: Path | str, points: Mapping[str, np.ndarray], scorer: str
     data = np.concatenate([arrays[bp] for bp in arrays], axis=1) if arrays else np.zeros((n, 0))
     df = pd.DataFrame(data, columns=cols)
     path = Path(path)
-    _atomic(path, lambda tmp: df.to_hdf(tmp, key="df_with_missing", mode="w"))
+    atomic_write(path, lambda tmp: df.to_hdf(tmp, key="df_with_missing", mode="w"))
     return path
 
 
@@ -342,18 +342,6 @@ def _check_points(points: Mapping[str, np.ndarray], what: str) -> dict[str, np.n
         elif a.shape[0] != n:
             raise ValueError(f"{bp!r} has {a.shape[0]} frames, others {n} ({what})")
     return arrays
-
-
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def alf_dlc_name(label: str) -> str:
@@ -387,7 +375,7 @@ def write_alf_dlc(path: Path | str, points: Mapping[str, np.ndarray]) -> Path:
         cols[f"{bp}_likelihood"] = a[:, 2]
     df = pd.DataFrame(cols)
     path = Path(path)
-    _atomic(path, lambda tmp: df.to_parquet(tmp, index=False))
+    atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
     return path
 
 
