@@ -188,3 +188,105 @@ def pupil_smooth_540k() -> BenchResult:
         ratio=seconds / baseline_seconds,
         note=note,
     )
+
+
+# ---- features-1h-150hz ----------------------------------------------------------------------
+
+
+def synthetic_pose_1h(n: int = N_FRAMES, fps: float = FPS, seed: int = 1) -> dict[str, np.ndarray]:
+    """One hour of 150 Hz pose, the points the feature stage reads: ``(n, 3)`` x, y (pixels), likelihood.
+
+    Right-camera names (``pupil_<edge>_r``, tongue tips, spout). The pupil is a circle of
+    :func:`synthetic_pupil_trace` diameter (blinks: likelihood 0.1); the tongue is hidden
+    (likelihood 0.05, DLC's guess near the mouth) except during 60 ms licks every ~150 ms in
+    bouts, when it moves ~60 px towards the spout and back.
+    """
+    rng = np.random.default_rng(seed)
+    d = synthetic_pupil_trace(n, fps, seed)
+    seen = np.isfinite(d)
+    r = np.where(seen, d, 25.0) / 2
+    cx, cy = 320.0 + rng.normal(0, 0.3, n), 200.0 + rng.normal(0, 0.3, n)
+    lik = np.where(seen, 0.99, 0.1)
+    pose = {}
+    for name, (dx, dy) in {"top": (0, -1), "right": (1, 0), "bottom": (0, 1), "left": (-1, 0)}.items():
+        pose[f"pupil_{name}_r"] = np.column_stack([cx + dx * r + rng.normal(0, 0.5, n), cy + dy * r + rng.normal(0, 0.5, n), lik])
+    t = np.arange(n) / fps
+    lick = np.zeros(n, bool)
+    for start in rng.uniform(0, t[-1] - 2, int(t[-1] / 20)):  # a bout every ~20 s, 6 licks
+        for k in range(6):
+            i = int((start + 0.15 * k) * fps)
+            lick[i : i + int(0.06 * fps)] = True
+    reach = np.where(lick, 60.0, 0.0)
+    for name, dy in (("tongue_end_r", -4.0), ("tongue_end_l", 4.0)):
+        x = 150.0 + reach + rng.normal(0, 1.0, n)
+        y = 300.0 + dy + rng.normal(0, 1.0, n)
+        pose[name] = np.column_stack([x, y, np.where(lick, 0.97, 0.05)])
+    for name, y in (("tube_top", 290.0), ("tube_bottom", 320.0)):
+        pose[name] = np.column_stack([np.full(n, 215.0), np.full(n, y), np.full(n, 0.99)])
+    return pose
+
+
+def compute_features(pose: dict[str, np.ndarray], times: np.ndarray, fps: float) -> dict[str, object]:
+    """What ``PupilDiameter.make`` and ``LickEvents.make`` (both methods) compute, without the database."""
+    from pipeline import features
+
+    out = {}
+    for method in ("ibl", "distance"):
+        params = features.FeatureParams(lick_method=method)
+        xy = features.likelihood_threshold(pose, params.likelihood_threshold)
+        if method == "ibl":
+            raw = features.pupil_diameter_from_points(xy, suffix="r")
+            out["pupil_diameter_px"] = features.smooth_pupil_diameter(
+                raw, fps, window_s=params.pupil_window_s, order=params.pupil_order, std_thresh=params.pupil_std_thresh,
+                nan_thresh_s=params.pupil_nan_thresh_s, max_nan_fraction=params.pupil_max_nan_fraction,
+            )  # fmt: skip
+        tongue = {k: xy[k][:, :2] for k in ("tongue_end_l", "tongue_end_r")}
+        spout = {k: xy[k][:, :2] for k in ("tube_top", "tube_bottom")}
+        out[f"licks_{method}"] = features.detect_licks(tongue, times, params, spout_points=spout)
+    return out
+
+
+@row("features-1h-150hz")
+def features_1h_150hz() -> BenchResult:
+    """Pupil diameter and licks (both methods) for 540,000 frames against fetching that pose from the object store."""
+    import datajoint as dj
+
+    from bench.common import throwaway_pipeline
+    from bench.rows_pose import _connection
+
+    pose = synthetic_pose_1h()
+    times = 12.5 + np.arange(N_FRAMES) / FPS
+    with throwaway_pipeline() as settings:
+        schema = dj.Schema(f"{settings.schema_prefix}_bench", connection=_connection())
+
+        @schema
+        class PoseStore(dj.Manual):
+            definition = """
+            body_part: varchar(32)
+            ---
+            pose: <npy@ibl_video>   # (n_frames, 3)
+            """
+
+        PoseStore.insert([dict(body_part=p, pose=a) for p, a in pose.items()])
+        loads = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            back = {r["body_part"]: np.asarray(r["pose"]) for r in PoseStore().to_dicts()}
+            loads.append(time.perf_counter() - t0)
+        schema.drop(prompt=False)
+    compute_features(back, times, FPS)  # warm-up (imports, allocator)
+    runs = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        out = compute_features(back, times, FPS)
+        runs.append(time.perf_counter() - t0)
+    seconds, load = min(runs), min(loads)
+    n_ibl, n_dist = len(out["licks_ibl"].onset_times), len(out["licks_distance"].onset_times)
+    return BenchResult(
+        row="features-1h-150hz", seconds=seconds, baseline="fetch of that pose from <npy@ibl_video>", baseline_seconds=load,
+        ratio=seconds / load,
+        note=(f"{N_FRAMES} frames at {FPS:g} Hz, {len(pose)} points; features = likelihood threshold, pupil diameter "
+              f"(6 estimates) + IBL smoothing, licks by both methods ({n_ibl} / {n_dist} onsets); best of 3 each "
+              f"(features max {max(runs) * 1e3:.0f} ms); target: features under 200 ms "
+              f"({'met' if seconds < 0.2 else 'NOT met'}: {seconds * 1e3:.0f} ms)"),
+    )  # fmt: skip
