@@ -51,11 +51,14 @@ def throwaway_pipeline() -> Iterator[object]:
                 schemas.drop_all()
 
 
-def session_with_video(settings, video: Path, label: str = "left", subject: str = "bench") -> dict:
+def session_with_video(
+    settings, video: Path, label: str = "left", subject: str = "bench", rig_type: str = "training"
+) -> dict:
     """Hard-link ``video`` into a new session folder under the data root and insert the Session.
 
     A hard link (not a symlink, which the data root refuses) costs nothing and keeps the
-    cached file; across file systems it falls back to a copy.
+    cached file; across file systems it falls back to a copy. ``rig_type`` decides which
+    compression sets the recording gets (``RigCompression``: ``ephys`` -> archival).
     """
     from schemas.session import insert_session
 
@@ -66,7 +69,7 @@ def session_with_video(settings, video: Path, label: str = "left", subject: str 
         os.link(video, target)
     except OSError:
         shutil.copyfile(video, target)
-    return insert_session(folder, rig_type="training", start_time=dt.datetime.now())
+    return insert_session(folder, rig_type=rig_type, start_time=dt.datetime.now())
 
 
 def timed(fn, *args, **kwargs) -> tuple[float, object]:

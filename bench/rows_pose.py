@@ -27,7 +27,8 @@ def crop_single_pass() -> BenchResult:
     seconds = _seconds()
     raw = bench_raw_video(seconds)
     scene = MouseScene(Behaviour(seconds + 1.0, seed=0), "left", 1280, 1024, seed=0)
-    anchors = {k: np.nanmean(v, axis=0) for k, v in scene.truth(np.arange(0, seconds, 1.0)).extra_points.items()}
+    truth = scene.truth(np.arange(0, seconds, 1.0))
+    anchors = {k: np.nanmean(v, axis=0) for k, v in {**truth.extra_points, **truth.points}.items()}  # true anchors
     rois = {name: roi_from_anchor(spec, anchors[spec.anchor], 1280, 1024) for name, spec in DEFAULT_ROI_SPECS.items()}
     run_ffmpeg(["-v", "error", "-i", str(raw), "-c", "copy", "-f", "null", "-"], path=raw)  # warm the page cache
     t0 = time.perf_counter()

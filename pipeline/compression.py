@@ -549,14 +549,9 @@ def _encode_pass(
     if not whole:
         stream = stream.trim(end_frame=n_frames)
     split = stream.split()
-    encoded = ffmpeg.output(
-        split[0],
-        str(tmp),
-        format="mp4",
-        threads=str(int(threads)),
-        fps_mode="passthrough",
-        **settings.output_options(),
-    )
+    # a parameter set's own ``-threads`` (an extra option) wins over the call's ``threads``
+    options = {"threads": str(int(threads)), **settings.output_options()}
+    encoded = ffmpeg.output(split[0], str(tmp), format="mp4", fps_mode="passthrough", **options)
     sampled = ffmpeg.output(
         split[1].filter("select", _select_expr(samples)),
         "pipe:1",
@@ -777,7 +772,8 @@ def encode_video(
     settings : CompressionSettings
         Codec, crf, preset, pixel format (e.g. ``COMPRESSION_SETS["archival"]``).
     threads : int
-        Encoder threads; 0 (default) lets x264 use every core.
+        Encoder threads; 0 (default) lets x264 use every core. A ``-threads`` in the
+        parameter set's ``extra_options`` takes precedence.
     progress : callable, bool or None
         ``progress(frames_done)`` is called about twice a second while encoding; ``None``
         or ``True`` shows a tqdm bar, ``False`` shows nothing. An exception it raises

@@ -607,6 +607,23 @@ def _analyst_session(subject: str, date: str, number: int) -> dict:
     return key
 
 
+def _export_session(exporter: str, subject: str, date: str, number: int, out_path: Path | None, *,
+                    clock: str | None, feature_params: str) -> None:
+    """Run ``schemas.export.<exporter>`` on a session and print each file written.
+
+    Exit 2 if the session is not in Session or the exporter rejects its input (ValueError).
+    """
+    key = _analyst_session(subject, date, number)
+    from schemas import export
+
+    try:
+        written = getattr(export, exporter)(key, out_path, clock=clock, feature_params=feature_params)
+    except ValueError as e:
+        fail(str(e), 2)
+    for path in [written] if isinstance(written, Path) else written:
+        out.print(f"wrote {path}", highlight=False)
+
+
 @export_app.command("alf")
 def export_alf_command(
     subject: SubjectArg,
@@ -617,15 +634,7 @@ def export_alf_command(
     feature_params: FeatureParamsOpt = "ibl",
 ) -> None:
     """Write _ibl_<label>Camera.times.npy, .dlc.pqt, .features.pqt and licks.times.npy of a session."""
-    key = _analyst_session(subject, date, number)
-    from schemas.export import export_alf
-
-    try:
-        paths = export_alf(key, out_dir, clock=clock, feature_params=feature_params)
-    except ValueError as e:
-        fail(str(e), 2)
-    for p in paths:
-        out.print(f"wrote {p}", highlight=False)
+    _export_session("export_alf", subject, date, number, out_dir, clock=clock, feature_params=feature_params)
 
 
 @export_app.command("nwb")
@@ -638,14 +647,7 @@ def export_nwb_command(
     feature_params: FeatureParamsOpt = "ibl",
 ) -> None:
     """Write a session's frame times, pose (ndx-pose), pupil diameter and licks to an NWB file."""
-    key = _analyst_session(subject, date, number)
-    from schemas.export import export_nwb
-
-    try:
-        path = export_nwb(key, out_path, clock=clock, feature_params=feature_params)
-    except ValueError as e:
-        fail(str(e), 2)
-    out.print(f"wrote {path}", highlight=False)
+    _export_session("export_nwb", subject, date, number, out_path, clock=clock, feature_params=feature_params)
 
 
 @plot_app.command("session")

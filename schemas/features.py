@@ -10,7 +10,6 @@ PoseQC : IBL's pose checks (Part ``Check``).
 
 from __future__ import annotations
 
-import json
 from dataclasses import fields
 
 import datajoint as dj
@@ -18,6 +17,7 @@ import numpy as np
 
 from pipeline import features, qc
 from schemas.pose import CropROI, DLCPose, pose_arrays
+from schemas.qc import check_rows
 from schemas.session import session_name
 from schemas.sync import SyncPulses
 
@@ -228,9 +228,6 @@ class PoseQC(dj.Computed):
         results.append(qc.check_paws_nan({k: v for k, v in xy.items() if "finger" in k or k.startswith("pinky")}))
         licks = features.detect_licks({k: v for k, v in xy.items() if k.startswith("tongue_end")}, times, params)
         results.append(qc.check_lick_rate(licks.onset_times, float(times[-1] - times[0])))
-        self.insert1(dict(key, overall_outcome=qc.overall_outcome(r.outcome for r in results)))
-        self.Check.insert([
-            dict(key, check_name=r.check, outcome=r.outcome, check_value=None if r.value is None else str(r.value)[:64],
-                 check_details=json.dumps(r.details, default=str)[:2000])
-            for r in results
-        ])  # fmt: skip
+        master, checks = check_rows(key, results, default=str)
+        self.insert1(master)
+        self.Check.insert(checks)

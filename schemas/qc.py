@@ -164,17 +164,43 @@ class CameraQC(dj.Computed):
             expected_height=camera["expected_height"], frame_counter=counter, pin_state=pin, n_ttl_events=n_ttl,
             reference=None if reference is None else np.asarray(reference), params=CameraQCParams.as_params(params),
         )  # fmt: skip
-        master = dict(key, camera_qc_params=params["camera_qc_params"], overall_outcome=qc.overall_outcome(r.outcome for r in results))
-        checks = [
-            dict(key, check_name=r.check, outcome=r.outcome, check_value=None if r.value is None else str(r.value)[:64],
-                 check_details=json.dumps(r.details, default=_jsonable)[:2000])
-            for r in results
-        ]  # fmt: skip
-        return master, checks
+        master, checks = check_rows(key, results)
+        return dict(master, camera_qc_params=params["camera_qc_params"]), checks
 
     def make_insert(self, key, master, checks):
         self.insert1(master)
         self.Check.insert(checks)
+
+
+def check_rows(key: dict, results, *, default=None) -> tuple[dict, list[dict]]:
+    """The rows of a QC master table and of its Part ``Check`` (``CameraQC``, ``PoseQC``).
+
+    Parameters
+    ----------
+    key : dict
+        Primary key of the master row.
+    results : iterable of pipeline.qc.QCResult
+        The checks, in the order they are to be inserted.
+    default : callable, optional
+        ``json.dumps``'s ``default`` for values of the details JSON cannot encode
+        (NumPy scalars and arrays become numbers and lists by default).
+
+    Returns
+    -------
+    master : dict
+        ``key`` with ``overall_outcome``, the worst outcome of the checks.
+    checks : list of dict
+        One Part row per check: ``check_name``, ``outcome``, ``check_value`` (the value as
+        text, at most 64 characters, or None) and ``check_details`` (JSON, at most 2000).
+    """
+    results = list(results)
+    master = dict(key, overall_outcome=qc.overall_outcome(r.outcome for r in results))
+    checks = [
+        dict(key, check_name=r.check, outcome=r.outcome, check_value=None if r.value is None else str(r.value)[:64],
+             check_details=json.dumps(r.details, default=default or _jsonable)[:2000])
+        for r in results
+    ]  # fmt: skip
+    return master, checks
 
 
 def _jsonable(x):

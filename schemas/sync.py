@@ -16,6 +16,7 @@ import datajoint as dj
 import numpy as np
 
 from pipeline import layout, sync
+from pipeline.io.alf import write_camera_times
 from pipeline.io.framedata import read_framedata
 from schemas import config
 from schemas.session import CameraRecording, RigCamera, Session, session_name
@@ -122,15 +123,11 @@ def frame_times(key: dict) -> np.ndarray:
 
 
 def export_times(key: dict, out_dir: Path | None = None) -> Path:
-    """Write IBL's ``_ibl_<label>Camera.times.npy`` (default: the session's ``alf/`` folder)."""
+    """Write IBL's ``_ibl_<label>Camera.times.npy`` (default: the session's ``alf/`` folder).
+
+    Written as :func:`pipeline.io.alf.write_camera_times` writes it: float64, atomically.
+    """
     root = config.current().data_root
     if out_dir is None:
         out_dir = layout.resolve_under(root, (Session & key).fetch1("session_dir")) / layout.ALF_DIR
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"_ibl_{key['camera_label']}Camera.times.npy"
-    tmp = path.with_name(f".{path.name}.partial")
-    with open(tmp, "wb") as fh:
-        np.save(fh, frame_times(key))
-    tmp.replace(path)
-    return path
+    return write_camera_times(out_dir, key["camera_label"], frame_times(key))

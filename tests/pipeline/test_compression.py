@@ -253,6 +253,16 @@ def test_grey_input_round_trips_through_yuv420p(tmp_path):
     assert r.psnr_db > 45
 
 
+def test_threads_in_a_parameter_set_wins_over_the_default(tmp_path):
+    """A set with ``-threads 1`` among its extra options encodes (it once clashed with ``threads=``)."""
+    frames = np.random.default_rng(0).integers(0, 255, (6, 64, 64), dtype=np.uint8)
+    raw_path = write_video(tmp_path / "t.avi", frames, 30)
+    one = CompressionSettings(crf=17, preset="faster", extra_options=("-threads", "1"))
+    r = encode_video(raw_path, tmp_path / "t.mp4", one, progress=False)
+    assert r.n_frames == 6
+    assert b"threads=1 " in r.path.read_bytes()  # x264 writes its options (SEI) into the stream
+
+
 def _only(folder: Path) -> list[str]:
     return sorted(os.listdir(folder))
 
