@@ -111,7 +111,10 @@ def compress_vs_ffmpeg(seconds: float | None = None) -> BenchResult:
         from schemas.session import CameraRecording
 
         out_dir = Path(tmp)
-        key = session_with_video(settings, raw, rig_type="ephys")  # recording rigs: archival set
+        from schemas.compression import RigCompression
+
+        key = session_with_video(settings, raw)
+        RigCompression.insert1(dict(rig_type="training", compression_params="archival"), skip_duplicates=True)
         CameraRecording.populate(key)  # ingest (reads the file once: warm page cache for both sides)
         t0 = time.perf_counter()
         plain = compress_plain(raw, out_dir)

@@ -28,7 +28,8 @@ def crop_single_pass() -> BenchResult:
     raw = bench_raw_video(seconds)
     scene = MouseScene(Behaviour(seconds + 1.0, seed=0), "left", 1280, 1024, seed=0)
     truth = scene.truth(np.arange(0, seconds, 1.0))
-    anchors = {k: np.nanmean(v, axis=0) for k, v in {**truth.extra_points, **truth.points}.items()}  # true anchors
+    true_points = {**truth.extra_points, **truth.points}
+    anchors = {s.anchor: np.nanmean(true_points[s.anchor], axis=0) for s in DEFAULT_ROI_SPECS.values()}  # true anchors
     rois = {name: roi_from_anchor(spec, anchors[spec.anchor], 1280, 1024) for name, spec in DEFAULT_ROI_SPECS.items()}
     run_ffmpeg(["-v", "error", "-i", str(raw), "-c", "copy", "-f", "null", "-"], path=raw)  # warm the page cache
     t0 = time.perf_counter()
