@@ -48,6 +48,12 @@ LICK_METHODS = ("ibl", "distance")
 _BLOCK = 256
 _MAX_BLOCK_SPAN = 2048.0
 
+# frames per chunk of the per-frame arithmetic of pupil_diameter_raw, and irregular windows
+# per chunk of _moment_fit: their temporaries stay in the CPU caches and are reused by the
+# allocator, where whole-signal temporaries would be fresh pages (page faults) at every call
+_ROW_CHUNK = 32768
+_CENTRES_PER_CHUNK = 8192
+
 
 # --------------------------------------------------------------------------------------------
 # Parameters
@@ -204,7 +210,9 @@ def likelihood_threshold(points: Any, threshold: float = 0.9) -> Any:
         if a.ndim != 2 or a.shape[1] != 3:
             raise ValueError(f"points[{part!r}] must have shape (n, 3), got {a.shape}")
         bad = ~(a[:, 2] >= threshold)
-        a[bad, :2] = np.nan
+        # column by column: a boolean mask on the (n, 2) block would loop over rows of two
+        np.copyto(a[:, 0], np.nan, where=bad)
+        np.copyto(a[:, 1], np.nan, where=bad)
         out[part] = a
     return out
 
@@ -223,16 +231,71 @@ def _as_xy(name: str, a: Any, n: int | None = None) -> np.ndarray:
     return arr
 
 
-def _nanmedian_rows(values: np.ndarray) -> np.ndarray:
-    """Median of each row ignoring NaN; NaN for all-NaN rows. ``values``: (n, k)."""
-    n, k = values.shape
-    s = np.sort(np.where(np.isnan(values), np.inf, values), axis=1)  # NaN (as inf) last
-    count = k - np.isnan(values).sum(axis=1)
-    lo = np.clip((count - 1) // 2, 0, k - 1)
-    hi = np.clip(count // 2, 0, k - 1)
-    rows = np.arange(n)
-    med = 0.5 * (s[rows, lo] + s[rows, hi])
-    med[count == 0] = np.nan
+# An optimal sorting network for six inputs: 12 compare-exchanges in 5 layers (Knuth, TAOCP
+# 5.3.4). Compare-exchange ``(i, j)`` puts the smaller value in ``i``, the larger in ``j``.
+_SORT6_LAYERS = (
+    ((0, 5), (1, 3), (2, 4)),
+    ((1, 2), (3, 4)),
+    ((0, 3), (2, 5)),
+    ((0, 1), (2, 3), (4, 5)),
+    ((1, 2), (3, 4)),
+)
+_SORT6 = tuple(pair for layer in _SORT6_LAYERS for pair in layer)
+# (4, 5) of layer 4 and (3, 4) of layer 5: their larger output only moves values among positions
+# 4 and 5, which a median of at most six values never reads, so only their min is kept
+_SORT6_MIN_ONLY = frozenset({9, 11})
+
+
+def _nanmedian_of_six(columns: Any) -> np.ndarray:
+    """Element-wise median of six arrays ignoring NaN; NaN where all six are NaN.
+
+    Equal to ``np.nanmedian(np.stack(columns), axis=0)`` (without its all-NaN warning): the
+    mean of the two middle values of the non-NaN ones (the middle one for an odd count).
+
+    Parameters
+    ----------
+    columns : sequence of six (n,) array_like
+        The values, one array per candidate (e.g. the six pupil-diameter estimates). Not
+        modified.
+
+    Returns
+    -------
+    (n,) float64 ndarray
+
+    Notes
+    -----
+    A sorting network on whole columns (``np.minimum`` / ``np.maximum`` compare-exchanges),
+    NaN sorted last as ``+inf``: several times faster than ``np.sort`` along the rows of an
+    ``(n, 6)`` array. Only the four smallest values are needed (a median of at most six
+    values reads positions 0-3), so two compare-exchanges keep only their minimum.
+    """
+    cols = [np.asarray(c, dtype=float) for c in columns]
+    if len(cols) != 6:
+        raise ValueError(f"expected six arrays, got {len(cols)}")
+    isnan = [np.isnan(c) for c in cols]
+    any_nan = isnan[0] | isnan[1]
+    for m in isnan[2:]:
+        any_nan |= m
+    has_nan = bool(any_nan.any())
+    if has_nan:  # NaN sorts last, as +inf (a real +inf still counts as a value)
+        cols = [np.where(m, np.inf, c) if m.any() else c for c, m in zip(cols, isnan, strict=True)]
+    s = cols
+    for step, (i, j) in enumerate(_SORT6):
+        if step in _SORT6_MIN_ONLY:
+            s[i] = np.minimum(s[i], s[j])
+        else:
+            s[i], s[j] = np.minimum(s[i], s[j]), np.maximum(s[i], s[j])
+    med = s[2] + s[3]  # six values: mean of the 3rd and 4th
+    med *= 0.5
+    if has_nan:  # rows with 0-5 values: positions (count - 1) // 2 and count // 2 (at most 2)
+        rows = np.flatnonzero(any_nan)
+        count = 6 - sum(m[rows].view(np.int8) for m in isnan)
+        low3 = np.stack([c[rows] for c in s[:3]])
+        col = np.arange(len(rows))
+        lo = np.maximum((count - 1) // 2, 0)
+        vals = 0.5 * (low3[lo, col] + low3[count // 2, col])
+        vals[count == 0] = np.nan
+        med[rows] = vals
     return med
 
 
@@ -261,20 +324,33 @@ def pupil_diameter_raw(top: Any, right: Any, bottom: Any, left: Any) -> np.ndarr
     r, b, lf = _as_xy("right", right, n), _as_xy("bottom", bottom, n), _as_xy("left", left, n)
     root2 = math.sqrt(2.0)
 
-    def dist(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-        return np.hypot(p[:, 0] - q[:, 0], p[:, 1] - q[:, 1])
+    def dist(p: np.ndarray, q: np.ndarray, factor: float = 1.0) -> np.ndarray:
+        # sqrt(dx^2 + dy^2), as IBL's np.linalg.norm (np.hypot is ~10x slower)
+        d = p[:, 0] - q[:, 0]
+        dy = p[:, 1] - q[:, 1]
+        d *= d
+        dy *= dy
+        d += dy
+        np.sqrt(d, out=d)
+        if factor != 1.0:
+            d *= factor
+        return d
 
-    est = np.column_stack(
-        [
-            dist(t, b),
-            dist(lf, r),
-            root2 * dist(t, lf),
-            root2 * dist(t, r),
-            root2 * dist(b, lf),
-            root2 * dist(b, r),
+    out = np.empty(n)
+    # in chunks of frames small enough for the CPU cache: the arithmetic is cheap, memory is not
+    for start in range(0, n, _ROW_CHUNK):
+        c = slice(start, start + _ROW_CHUNK)
+        tc, rc, bc, lc = t[c], r[c], b[c], lf[c]
+        est = [
+            dist(tc, bc),
+            dist(lc, rc),
+            dist(tc, lc, root2),
+            dist(tc, rc, root2),
+            dist(bc, lc, root2),
+            dist(bc, rc, root2),
         ]
-    )
-    return _nanmedian_rows(est)
+        out[c] = _nanmedian_of_six(est)
+    return out
 
 
 def pupil_diameter_from_points(points: Mapping[str, Any], suffix: str = "r") -> np.ndarray:
@@ -358,37 +434,33 @@ def _solve_hankel(mom: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     -------
     (p, k) float ndarray
         Polynomial coefficients. A Cholesky factorisation written on (k,) vectors (p is 4 for a
-        cubic), much faster than ``np.linalg.solve`` on a hundred thousand 4x4 systems.
+        cubic), much faster than ``np.linalg.solve`` on a hundred thousand 4x4 systems. The
+        inputs are not modified.
     """
-    p = rhs.shape[0]
+    p, k = rhs.shape
     tiny = np.finfo(float).tiny
-    low: list[list[np.ndarray]] = [[None] * p for _ in range(p)]  # type: ignore[list-item]
-    inv_diag: list[np.ndarray] = []
+    low = np.empty((p, p, k))  # low[i, j], i > j: the factor below the diagonal
+    inv_diag = np.empty((p, k))  # 1 / low[j, j]
     for j in range(p):
-        d = mom[2 * j].copy()
+        # column j, rows i = j..p-1 at once: mom[i + j] - sum_q low[i, q] * low[j, q]
+        col = mom[2 * j : j + p].copy()
         for q in range(j):
-            d -= low[j][q] * low[j][q]
-        ljj = np.sqrt(np.maximum(d, tiny))
-        low[j][j] = ljj
-        inv_diag.append(1.0 / ljj)
-        for i in range(j + 1, p):
-            v = mom[i + j].copy()
-            for q in range(j):
-                v -= low[i][q] * low[j][q]
-            low[i][j] = v * inv_diag[j]
-    z: list[np.ndarray] = []
-    for i in range(p):
-        v = rhs[i].copy()
-        for q in range(i):
-            v -= low[i][q] * z[q]
-        z.append(v * inv_diag[i])
-    coef: list[np.ndarray] = [None] * p  # type: ignore[list-item]
+            col -= low[j:, q] * low[j, q]
+        np.sqrt(np.maximum(col[0], tiny), out=inv_diag[j])
+        np.divide(1.0, inv_diag[j], out=inv_diag[j])
+        np.multiply(col[1:], inv_diag[j], out=low[j + 1 :, j])
+    z = rhs.copy()  # forward substitution L z = rhs, row q final once rows < q are done
+    for q in range(p):
+        z[q] *= inv_diag[q]
+        if q + 1 < p:
+            z[q + 1 :] -= low[q + 1 :, q] * z[q]
+    coef = np.empty((p, k))  # back substitution L^T coef = z
     for i in range(p - 1, -1, -1):
-        v = z[i].copy()
+        v = z[i]
         for q in range(i + 1, p):
-            v -= low[q][i] * coef[q]
-        coef[i] = v * inv_diag[i]
-    return np.stack(coef)
+            v -= low[q, i] * coef[q]
+        np.multiply(v, inv_diag[i], out=coef[i])
+    return coef
 
 
 def _direct_fit(
@@ -427,95 +499,169 @@ def _direct_fit(
     return out
 
 
+def _block_rows(v: np.ndarray, blocks: np.ndarray, length: int) -> np.ndarray:
+    """``v[min(b * _BLOCK + l, len(v) - 1)]`` for each block ``b`` (increasing) and ``l < length``.
+
+    Returns an ``(len(blocks), length)`` array; rows inside ``v`` are copied whole from a
+    strided view, only a block running past the end is gathered element by element.
+    """
+    m = len(v)
+    rows = np.empty((len(blocks), length), dtype=v.dtype)
+    n_inside = (m - length) // _BLOCK + 1 if m >= length else 0  # blocks ending inside v
+    k_in = int(np.searchsorted(blocks, n_inside))
+    if k_in:
+        view = np.lib.stride_tricks.as_strided(
+            v, shape=(n_inside, length), strides=(_BLOCK * v.strides[0], v.strides[0])
+        )
+        rows[:k_in] = view[blocks[:k_in]]  # (np.take would copy the whole view first)
+    if k_in < len(blocks):
+        idx = np.minimum(blocks[k_in:, None] * _BLOCK + np.arange(length)[None, :], m - 1)
+        rows[k_in:] = v[idx]
+    return rows
+
+
 def _moment_fit(
     x: np.ndarray, y: np.ndarray, centres: np.ndarray, h: int, p: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fitted value at ``centres`` from running moments; returns ``(values, ok)``.
 
     For window ``i`` (good points ``i-h .. i+h``, offsets ``t_j = x_j - x_i``) the normal
-    equations need ``S_k = sum t^k`` (k < 2p-1) and ``T_k = sum t^k y`` (k < p).
+    equations need ``S_k = sum t^k`` (k < 2p-1) and ``T_k = sum t^k y`` (k < p). Both come from
+    prefix sums over blocks of ``_BLOCK`` consecutive centres: block ``b`` holds the good
+    points of its windows, indices ``b*_BLOCK .. b*_BLOCK + _BLOCK + 2h - 1``, with the
+    block-local origin ``a = x - x[b*_BLOCK]``; only blocks holding a centre are built, so the
+    work scales with the number of irregular windows, not with the signal.
 
-    * ``S_k`` are integers: they are computed exactly with int64 prefix sums of ``x^q`` and the
-      binomial expansion of ``(x_j - x_i)^k``. Intermediate values may wrap around 2^64, which
+    * ``S_k`` are integers: they are computed exactly with int64 prefix sums of ``a^q`` and the
+      binomial expansion of ``(a_j - a_i)^k``. Intermediate values may wrap around 2^64, which
       is harmless in modular arithmetic as long as the final ``S_k`` fits in int64; windows
       spanning too many frames for that are flagged ``ok = False``.
-    * ``T_k`` are float: prefix sums of ``a^q y`` per block of 256 windows with a block-local
-      origin ``a = x - x[block start]`` keep rounding errors below ~1e-6 px; blocks spanning
-      more than ``_MAX_BLOCK_SPAN`` frames (long NaN gaps) are flagged ``ok = False``.
+    * ``T_k`` are float: prefix sums of ``a^q y`` keep rounding errors below ~1e-6 px; blocks
+      spanning more than ``_MAX_BLOCK_SPAN`` frames (long NaN gaps) are flagged ``ok = False``.
 
-    Flagged windows are recomputed by :func:`_direct_fit`.
+    ``centres`` (increasing) are processed in chunks of whole blocks, about
+    ``_CENTRES_PER_CHUNK`` at a time, so that the temporaries stay small (cache-sized, reused
+    by the allocator instead of fresh pages); every block's arithmetic is independent of the
+    chunking. Flagged windows are recomputed by :func:`_direct_fit` (their ``values`` are
+    meaningless).
     """
-    m = len(x)
-    w = 2 * h + 1
-    n_mom = 2 * p - 1
     k_centres = len(centres)
-    values = np.zeros(k_centres)
+    values = np.empty(k_centres)
+    ok = np.empty(k_centres, dtype=bool)
     if k_centres == 0:
-        return values, np.ones(0, bool)
-    # -- S_k exactly (int64, modular) --
-    xi = x.astype(np.int64)
-    with np.errstate(over="ignore"):
-        pref = np.zeros((n_mom, m + 1), dtype=np.int64)
-        xq = np.ones(m, dtype=np.int64)
-        for q in range(n_mom):
-            np.cumsum(xq, out=pref[q, 1:])
-            xq = xq * xi
-        lo, hi = centres - h, centres + h + 1
-        win = pref[:, hi] - pref[:, lo]  # (n_mom, k): sum of x^q over the window
-        xc = xi[centres]
-        neg_pow = np.ones((n_mom, k_centres), dtype=np.int64)
-        for q in range(1, n_mom):
-            neg_pow[q] = neg_pow[q - 1] * (-xc)
-        s_int = np.zeros((n_mom, k_centres), dtype=np.int64)
-        for k in range(n_mom):
-            for q in range(k + 1):
-                s_int[k] += math.comb(k, q) * neg_pow[k - q] * win[q]
-    max_t = np.maximum(x[centres + h] - x[centres], x[centres] - x[centres - h]).astype(float)
-    # exact iff every |S_k| < 2^63: bound by w * max_t^(2p-2)
-    ok = np.log2(w) + (n_mom - 1) * np.log2(np.maximum(max_t, 1.0)) < 62.0
-    # -- T_k with block-local origins --
-    # blocks of _BLOCK consecutive centres; block b holds the good points of its windows,
-    # indices b*_BLOCK .. b*_BLOCK + _BLOCK + 2h - 1, with origin a = x - x[b*_BLOCK]
+        return values, ok
+    xi = np.ascontiguousarray(x, dtype=np.int64)
+    yf = np.ascontiguousarray(y, dtype=float)
     blk = (centres - h) // _BLOCK
-    present = np.zeros(blk[-1] + 1, dtype=bool)
-    present[blk] = True
-    blocks = np.flatnonzero(present)
-    row = (np.cumsum(present) - 1)[blk]
-    first = blocks * _BLOCK
-    length = _BLOCK + 2 * h
-    jidx = np.minimum(first[:, None] + np.arange(length)[None, :], m - 1)
-    a = (x[jidx] - x[first][:, None]).astype(float)  # (n_blocks, length)
-    qpref = np.zeros((p, len(blocks), length + 1))
-    term = y[jidx]
-    for q in range(p):
-        np.cumsum(term, axis=1, out=qpref[q, :, 1:])
-        term = term * a
-    l_lo = centres - h - first[row]
-    tw = qpref[:, row, l_lo + w] - qpref[:, row, l_lo]  # (p, k): sum of a^q y per window
-    a_c = (x[centres] - x[first[row]]).astype(float)
-    neg_a = [np.ones(k_centres)]
-    for _ in range(1, p):
-        neg_a.append(neg_a[-1] * -a_c)
-    t_sum = np.zeros((p, k_centres))
-    for k in range(p):
-        for q in range(k + 1):
-            t_sum[k] += math.comb(k, q) * (neg_a[k - q] * tw[q])
-    block_span = a[:, -1]
-    ok &= block_span[row] <= _MAX_BLOCK_SPAN
-    # -- solve the normal equations in positions scaled to [-1, 1] --
-    good = np.flatnonzero(ok)
-    if len(good):
-        inv_scale = 1.0 / np.maximum(max_t[good], 1.0)
-        sp = [np.ones(len(good))]
-        for _ in range(1, n_mom):
-            sp.append(sp[-1] * inv_scale)
-        mom = np.stack([s_int[k, good].astype(float) * sp[k] for k in range(n_mom)])
-        rhs = np.stack([t_sum[k, good] * sp[k] for k in range(p)])
-        values[good] = _solve_hankel(mom, rhs)[0]
+    block_start = np.flatnonzero(np.diff(blk, prepend=-1))  # first centre of each block
+    # a chunk starts at the first block starting in each run of _CENTRES_PER_CHUNK centres
+    _, first_of_chunk = np.unique(block_start // _CENTRES_PER_CHUNK, return_index=True)
+    bounds = [*block_start[first_of_chunk].tolist(), k_centres]
+    for a, b in zip(bounds[:-1], bounds[1:], strict=False):
+        values[a:b], ok[a:b] = _moment_fit_blocks(xi, yf, centres[a:b], blk[a:b], h, p)
     return values, ok
 
 
-def _nonuniform_savgol(x: np.ndarray, y: np.ndarray, window: int, order: int) -> np.ndarray:
+def _moment_fit_blocks(
+    xi: np.ndarray, y: np.ndarray, centres: np.ndarray, blk: np.ndarray, h: int, p: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_moment_fit` on the centres of some blocks (``blk``: their block numbers)."""
+    w = 2 * h + 1
+    n_mom = 2 * p - 1
+    k_centres = len(centres)
+    present = np.zeros(blk[-1] - blk[0] + 1, dtype=bool)
+    present[blk - blk[0]] = True
+    blocks = np.flatnonzero(present)
+    row = (np.cumsum(present) - 1)[blk - blk[0]]
+    blocks += blk[0]
+    first = blocks * _BLOCK
+    length = _BLOCK + 2 * h
+    x_first = xi[first]
+    a_int = _block_rows(xi, blocks, length)  # (n_blocks, length)
+    a_int -= x_first[:, None]
+    a_c = xi[centres] - x_first[row]  # each centre's own offset in its block
+    # a window's sum is prefix[lo + w] - prefix[lo] of its block's row (flat indices)
+    stride = length + 1
+    lo_flat = row * stride + (centres - h - first[row])
+    hi_flat = lo_flat + w
+    # -- S_k exactly (int64, modular); S_0 = w --
+    prefix_i = np.zeros((len(blocks), stride), dtype=np.int64)
+    flat_i = prefix_i.ravel()
+    with np.errstate(over="ignore"):
+        win: list[np.ndarray] = [None]  # type: ignore[list-item]  # sum of a^q over the window
+        aq = a_int
+        for q in range(1, n_mom):
+            np.cumsum(aq, axis=1, out=prefix_i[:, 1:])
+            win.append(flat_i[hi_flat] - flat_i[lo_flat])
+            if q == 1:
+                aq = a_int * a_int
+            elif q < n_mom - 1:
+                aq *= a_int
+        neg_pow = [None, -a_c]  # (-a_c)^q
+        for _ in range(2, n_mom):
+            neg_pow.append(neg_pow[-1] * neg_pow[1])
+        s_int: list[np.ndarray] = [None]  # type: ignore[list-item]
+        for k in range(1, n_mom):
+            acc = neg_pow[k] * w
+            for q in range(1, k):
+                acc += math.comb(k, q) * neg_pow[k - q] * win[q]
+            acc += win[k]
+            s_int.append(acc)
+    xc = xi[centres]
+    max_t = np.maximum(xi[centres + h] - xc, xc - xi[centres - h]).astype(float)
+    # exact iff every |S_k| < 2^63: bound by w * max_t^(2p-2)
+    ok = np.log2(w) + (n_mom - 1) * np.log2(np.maximum(max_t, 1.0)) < 62.0
+    # -- T_k with block-local origins (float) --
+    a = a_int.astype(float)
+    ok &= a[row, -1] <= _MAX_BLOCK_SPAN
+    prefix = np.zeros((len(blocks), stride))
+    flat = prefix.ravel()
+    term = _block_rows(y, blocks, length)
+    tw: list[np.ndarray] = []  # sum of a^q y over the window
+    for q in range(p):
+        np.cumsum(term, axis=1, out=prefix[:, 1:])
+        tw.append(flat[hi_flat] - flat[lo_flat])
+        if q < p - 1:
+            term *= a
+    a_c = a_c.astype(float)
+    neg_a = [None, -a_c]  # (-a_c)^q
+    for _ in range(2, p):
+        neg_a.append(neg_a[-1] * neg_a[1])
+    t_sum = [tw[0]]  # binomial expansion of (a_j - a_c)^k, terms in increasing q
+    for k in range(1, p):
+        acc = neg_a[k] * tw[0]
+        for q in range(1, k):
+            acc += math.comb(k, q) * (neg_a[k - q] * tw[q])
+        acc += tw[k]
+        t_sum.append(acc)
+    # -- solve the normal equations in positions scaled to [-1, 1] --
+    # (all windows at once: the flagged ones give garbage, maybe inf/NaN, that is not used)
+    with np.errstate(all="ignore"):
+        inv_scale = 1.0 / np.maximum(max_t, 1.0)
+        sp = [None, inv_scale]  # inv_scale^k
+        for _ in range(2, n_mom):
+            sp.append(sp[-1] * inv_scale)
+        mom = np.empty((n_mom, k_centres))
+        mom[0] = w
+        for k in range(1, n_mom):
+            mom[k] = s_int[k]  # (int64 -> float64, as astype)
+            mom[k] *= sp[k]
+        rhs = np.empty((p, k_centres))
+        rhs[0] = t_sum[0]
+        for k in range(1, p):
+            np.multiply(t_sum[k], sp[k], out=rhs[k])
+        values = _solve_hankel(mom, rhs)[0]
+    return values, ok
+
+
+def _nonuniform_savgol(
+    x: np.ndarray,
+    y: np.ndarray,
+    window: int,
+    order: int,
+    *,
+    frame_fit: np.ndarray | None = None,
+) -> np.ndarray:
     """Savitzky-Golay smoothing of samples ``y`` taken at increasing integer positions ``x``.
 
     Same definition as IBL's ``ibldsp.smooth.non_uniform_savgol``: for each sample with ``h``
@@ -526,6 +672,9 @@ def _nonuniform_savgol(x: np.ndarray, y: np.ndarray, window: int, order: int) ->
 
     Windows whose samples are consecutive frames are a plain convolution with
     ``scipy.signal.savgol_coeffs``; the others (near NaN) are solved from running moments.
+    ``frame_fit``, if given, is that convolution already done on a signal indexed by position
+    (``frame_fit[f - h]`` = fit of the window of positions ``f-h .. f+h``, where those hold
+    these same ``y`` values; :func:`smooth_pupil_diameter` shares one between its two passes).
     """
     m = len(x)
     h = window // 2
@@ -535,16 +684,23 @@ def _nonuniform_savgol(x: np.ndarray, y: np.ndarray, window: int, order: int) ->
             f"only {m} non-NaN samples, fewer than the Savitzky-Golay window of {window}"
         )
     out = np.empty(m)
-    centres = np.arange(h, m - h)
-    uniform = (x[centres + h] - x[centres - h]) == 2 * h
-    coeffs = savgol_coeffs(window, order)  # symmetric for the value (deriv 0)
-    conv = np.convolve(y, coeffs[::-1], mode="valid")  # conv[c - h] = fit at centre c
-    out[centres[uniform]] = conv[uniform]
-    irregular = centres[~uniform]
+    # centres h .. m-h-1; a window is uniform when its samples are consecutive positions
+    span = np.subtract(x[2 * h :], x[: m - 2 * h])
+    irregular = np.flatnonzero(span != 2 * h)
+    irregular += h
+    # every centre gets the uniform fit; the irregular ones are overwritten below
+    if frame_fit is None:
+        coeffs = savgol_coeffs(window, order)  # symmetric for the value (deriv 0)
+        out[h : m - h] = np.convolve(y, coeffs[::-1], mode="valid")  # [c - h]: centre c
+    else:
+        np.subtract(x[h : m - h], h, out=span)
+        np.take(frame_fit, span, out=out[h : m - h], mode="clip")  # (in range: no clipping)
     if len(irregular):
         vals, ok = _moment_fit(x, y, irregular, h, p)
-        out[irregular[ok]] = vals[ok]
-        if not ok.all():
+        if ok.all():
+            out[irregular] = vals
+        else:
+            out[irregular[ok]] = vals[ok]
             out[irregular[~ok]] = _direct_fit(x, y, irregular[~ok], h, p)
     # borders: evaluate the first / last full window's polynomial
     edge_centres = np.array([h, m - h - 1])
@@ -558,27 +714,46 @@ def _nonuniform_savgol(x: np.ndarray, y: np.ndarray, window: int, order: int) ->
     return out
 
 
-def _smooth_interpolate(signal: np.ndarray, window: int, order: int) -> np.ndarray:
+def _smooth_interpolate(
+    signal: np.ndarray,
+    window: int,
+    order: int,
+    *,
+    isnan: np.ndarray | None = None,
+    frame_fit: np.ndarray | None = None,
+) -> np.ndarray:
     """Savitzky-Golay on the non-NaN samples, linear interpolation (and extrapolation) of NaN.
 
     Same as IBL's ``smooth_interpolate_savgol(..., interp_kind='linear')``: positions outside
     the first/last non-NaN sample are extrapolated along the line through the two nearest
-    smoothed samples (``scipy.interpolate.interp1d(fill_value='extrapolate')``).
+    smoothed samples (``scipy.interpolate.interp1d(fill_value='extrapolate')``). ``isnan``
+    (``np.isnan(signal)``) and ``frame_fit`` (see :func:`_nonuniform_savgol`) may be passed
+    when already computed.
     """
     n = len(signal)
-    good = np.flatnonzero(~np.isnan(signal))
-    sm = _nonuniform_savgol(good, signal[good], window, order)
+    if isnan is None:
+        isnan = np.isnan(signal)
+    good = np.flatnonzero(~isnan)
+    sm = _nonuniform_savgol(good, signal[good], window, order, frame_fit=frame_fit)
     if len(good) == n:
         return sm
-    frames = np.arange(n, dtype=float)
-    out = np.interp(frames, good.astype(float), sm)
+    out = np.empty(n)
+    out[good] = sm
     g0, g1 = good[0], good[-1]
+    inner = np.flatnonzero(isnan[g0:g1])
+    if len(inner):  # between good samples: linear interpolation
+        inner += g0
+        after = np.searchsorted(good, inner)  # good[after - 1] < frame < good[after]
+        # np.interp on just the bracketing samples (the same pairs, fewer to convert)
+        after = after[np.diff(after, prepend=-1) != 0]  # one per NaN run (increasing)
+        used = np.unique(np.concatenate([after - 1, after]))
+        out[inner] = np.interp(inner.astype(float), good[used].astype(float), sm[used])
     if g0 > 0:
         slope = (sm[1] - sm[0]) / (good[1] - good[0])
-        out[:g0] = sm[0] + slope * (frames[:g0] - g0)
+        out[:g0] = sm[0] + slope * (np.arange(g0, dtype=float) - g0)
     if g1 < n - 1:
         slope = (sm[-1] - sm[-2]) / (good[-1] - good[-2])
-        out[g1 + 1 :] = sm[-1] + slope * (frames[g1 + 1 :] - g1)
+        out[g1 + 1 :] = sm[-1] + slope * (np.arange(g1 + 1, n, dtype=float) - g1)
     return out
 
 
@@ -681,14 +856,22 @@ def smooth_pupil_diameter(
             f"raw pupil diameter is NaN in {frac:.1%} of frames ({n_nan} of {n}); more than "
             f"{max_nan_fraction:.0%} NaN cannot be smoothed"
         )
-    first = _smooth_interpolate(d, w, order)
+    # the fits of the windows without NaN, by frame: one convolution serves both passes (a
+    # window without NaN after the outlier step had none before it, with the same values)
+    frame_fit = None
+    if n >= w:
+        coeffs = savgol_coeffs(w, order)
+        frame_fit = np.convolve(np.where(isnan, 0.0, d), coeffs[::-1], mode="valid")
+    first = _smooth_interpolate(d, w, order, isnan=isnan, frame_fit=frame_fit)
     diff = d - first
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         thresh = std_thresh * np.nanstd(diff)
-    cleaned = np.where(np.abs(diff) > thresh, np.nan, d)
-    out = _smooth_interpolate(cleaned, w, order)
-    starts, lengths = _nan_runs(np.isnan(cleaned))
+    cleaned = np.where(np.abs(diff, out=diff) > thresh, np.nan, d)
+    del first, diff
+    cleaned_nan = np.isnan(cleaned)
+    out = _smooth_interpolate(cleaned, w, order, isnan=cleaned_nan, frame_fit=frame_fit)
+    starts, lengths = _nan_runs(cleaned_nan)
     long_run = lengths > fps * nan_thresh_s
     if long_run.any():
         mark = np.zeros(n + 1, dtype=np.int64)
@@ -744,17 +927,17 @@ def lick_frames_ibl(tongue_points: Mapping[str, Any], std_divisor: float = 4.0) 
         if n is not None and a.shape[0] != n:
             raise ValueError(f"tongue_points[{name!r}] has {a.shape[0]} frames, expected {n}")
         n = a.shape[0]
-        cols.append(a[:, :2])
-    xy = np.concatenate(cols, axis=1)  # (n, 2k)
+        cols.extend((a[:, 0], a[:, 1]))
     out = np.zeros(n, dtype=bool)
     if n < 2:
         return out
-    jumps = np.abs(np.diff(xy, axis=0))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        thresh = np.nanstd(np.diff(xy, axis=0), axis=0) / std_divisor
-    with np.errstate(invalid="ignore"):
-        out[:-1] = (jumps > thresh[None, :]).any(axis=1)
+    for col in cols:  # one coordinate at a time, as IBL (1-D arrays: no (n, 2k) copies)
+        step = np.diff(col)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: threshold NaN, no lick
+            thresh = np.nanstd(step) / std_divisor
+        np.abs(step, out=step)
+        out[:-1] |= step > thresh  # NaN never compares greater
     return out
 
 
@@ -797,30 +980,40 @@ def lick_contact_distance(
         if n is not None and a.shape[0] != n:
             raise ValueError(f"tongue_tips[{name!r}] has {a.shape[0]} frames, expected {n}")
         n = a.shape[0]
-        tips.append(a[:, :2])
-    spouts = []
+        tips.append((a[:, 0], a[:, 1]))
+    spouts: list[tuple[Any, Any]] = []  # x, y: (n,) arrays or floats (a fixed point)
     for name, arr in spout_points.items():
         s = np.asarray(arr, dtype=float)
         if s.shape == (2,):
-            s = np.broadcast_to(s, (n, 2))
+            spouts.append((float(s[0]), float(s[1])))
         elif s.ndim == 2 and s.shape[1] in (2, 3) and s.shape[0] == n:
-            s = s[:, :2]
-            miss = np.isnan(s).any(axis=1)
+            sx, sy = s[:, 0], s[:, 1]
+            miss = np.isnan(sx) | np.isnan(sy)
             if miss.all():
                 raise ValueError(f"spout point {name!r} is NaN in all {n} frames")
             if miss.any():
-                med = np.nanmedian(s[~miss], axis=0)
-                s = np.where(miss[:, None], med[None, :], s)
+                med = np.nanmedian(s[~miss, :2], axis=0)
+                sx, sy = np.where(miss, med[0], sx), np.where(miss, med[1], sy)
+            spouts.append((sx, sy))
         else:
             raise ValueError(
                 f"spout_points[{name!r}] must have shape (2,) or ({n}, 2), got {s.shape}"
             )
-        spouts.append(s)
     contact = np.zeros(n, dtype=bool)
-    for t in tips:
-        for s in spouts:
-            with np.errstate(invalid="ignore"):
-                contact |= np.hypot(t[:, 0] - s[:, 0], t[:, 1] - s[:, 1]) <= max_distance_px
+    max_sq = float(max_distance_px) ** 2
+    for tx, ty in tips:
+        # only frames with a detected tip can touch (a NaN distance is never <= max)
+        idx = np.flatnonzero(~(np.isnan(tx) | np.isnan(ty)))
+        tx, ty = tx[idx], ty[idx]
+        near = np.zeros(len(idx), dtype=bool)
+        for sx, sy in spouts:
+            dx = tx - (sx if isinstance(sx, float) else sx[idx])
+            dy = ty - (sy if isinstance(sy, float) else sy[idx])
+            dx *= dx
+            dy *= dy
+            dx += dy  # squared distance: no sqrt (np.hypot is ~10x slower)
+            near |= dx <= max_sq
+        contact[idx[near]] = True
     return contact
 
 

@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.signal import savgol_coeffs
 
+import pipeline.features as features_module
 from bench.rows_features import (
     _ibl_non_uniform_savgol,
     ibl_smooth_pupil_diameter_loop,
@@ -18,6 +20,7 @@ from bench.rows_features import (
 )
 from pipeline.features import (
     FeatureParams,
+    _nanmedian_of_six,
     _nonuniform_savgol,
     detect_licks,
     lick_contact_distance,
@@ -138,6 +141,47 @@ def test_raw_diameter_matches_ibl_nanmedian_with_random_nans():
     np.testing.assert_allclose(ours, ref, rtol=1e-12, equal_nan=True)
 
 
+def test_raw_diameter_chunks_match_ibl(monkeypatch):
+    """The per-frame arithmetic runs in chunks of frames; chunk edges change nothing."""
+    monkeypatch.setattr(features_module, "_ROW_CHUNK", 7)
+    rng = np.random.default_rng(11)
+    pts = [rng.normal(50, 10, (100, 3)) for _ in range(4)]  # (n, 3): likelihood column ignored
+    for p in pts:
+        p[rng.random(100) < 0.3, :2] = np.nan
+    ours = pupil_diameter_raw(*(p[:, :2] for p in pts))
+    ref = ibl_reference_diameter(*(p[:, :2] for p in pts))
+    np.testing.assert_allclose(ours, ref, rtol=1e-12, equal_nan=True)
+
+
+_MEDIAN_VALUES = st.sampled_from([np.nan, np.nan, -np.inf, np.inf, -2.5, 0.0, 1.0, 1.0, 3.0, 7.25])
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(_MEDIAN_VALUES, min_size=6, max_size=6), min_size=1, max_size=40))
+def test_nanmedian_of_six_equals_numpy_nanmedian(rows):
+    values = np.array(rows).T  # (6, n): few distinct values, so many ties; NaN and +-inf
+    before = values.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices, inf - inf
+        ref = np.nanmedian(values, axis=0)
+        ours = _nanmedian_of_six(list(values))
+    np.testing.assert_array_equal(ours, ref)  # (NaN where NaN)
+    np.testing.assert_array_equal(values, before)  # inputs untouched
+
+
+def test_nanmedian_of_six_random_columns():
+    rng = np.random.default_rng(5)
+    values = rng.normal(20, 5, (6, 5000))
+    values[rng.random(values.shape) < 0.35] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ref = np.nanmedian(values, axis=0)
+    assert np.isnan(ref).any() and (~np.isnan(values)).sum(axis=0).min() == 0
+    np.testing.assert_array_equal(_nanmedian_of_six(list(values)), ref)
+    with pytest.raises(ValueError, match="six"):
+        _nanmedian_of_six(list(values[:5]))
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     cx=st.floats(-500, 1500),
@@ -187,6 +231,31 @@ def test_nonuniform_savgol_matches_ibl_loop_and_exact_fit():
         vander = np.vander(t / np.abs(t).max(), 4, increasing=True)
         exact = np.linalg.lstsq(vander, y[i - h : i + h + 1], rcond=None)[0][0]
         assert ours[i] == pytest.approx(exact, abs=1e-9)
+
+
+def test_moment_fit_does_not_depend_on_chunking(monkeypatch):
+    """Irregular windows are fitted in chunks of whole blocks: any chunk size, same bits."""
+    raw = synthetic_pupil_trace(n=30_000, fps=150.0, seed=3)
+    x = np.flatnonzero(~np.isnan(raw))
+    y = raw[x]
+    results = []
+    for chunk in (1, 1000, 10**9):  # one block per chunk ... all blocks in one chunk
+        monkeypatch.setattr(features_module, "_CENTRES_PER_CHUNK", chunk)
+        results.append(_nonuniform_savgol(x, y, 75, 3))
+    np.testing.assert_array_equal(results[0], results[2])
+    np.testing.assert_array_equal(results[1], results[2])
+
+
+def test_nonuniform_savgol_shared_frame_fit():
+    """The convolution done once on the frame signal gives the uniform windows' values."""
+    raw = synthetic_pupil_trace(n=20_000, fps=60.0, seed=4)
+    isnan = np.isnan(raw)
+    x = np.flatnonzero(~isnan)
+    coeffs = savgol_coeffs(31, 3)
+    frame_fit = np.convolve(np.where(isnan, 0.0, raw), coeffs[::-1], mode="valid")
+    shared = _nonuniform_savgol(x, raw[x], 31, 3, frame_fit=frame_fit)
+    own = _nonuniform_savgol(x, raw[x], 31, 3)
+    np.testing.assert_allclose(shared, own, rtol=0, atol=1e-12)
 
 
 def test_smoothing_keeps_slow_sinusoid():
@@ -372,6 +441,34 @@ def test_distance_spout_nan_frames_use_median_position():
     got = lick_contact_distance(tongue, {"tube_top": spout_trace}, 8.0)
     np.testing.assert_array_equal(got, contact)
     np.testing.assert_array_equal(spout_trace, before)
+
+
+def test_distance_contact_matches_hypot_reference():
+    rng = np.random.default_rng(8)
+    n = 3000
+    tips = {k: rng.normal(200, 12, (n, 3)) for k in ("tongue_end_l", "tongue_end_r")}
+    for t in tips.values():
+        t[rng.random(n) < 0.5, 0] = np.nan  # undetected (x only, or both)
+        t[rng.random(n) < 0.1, 1] = np.nan
+    spout = rng.normal(195, 1.0, (n, 2))
+    spout[rng.random(n) < 0.2] = np.nan
+    fixed = np.array([205.0, 198.0])
+    got = lick_contact_distance(tips, {"top": spout, "bottom": fixed}, 10.0)
+    filled = np.where(np.isnan(spout).any(axis=1)[:, None], np.nanmedian(spout, axis=0), spout)
+    ref = np.zeros(n, bool)
+    for t in tips.values():
+        for s in (filled, np.broadcast_to(fixed, (n, 2))):
+            with np.errstate(invalid="ignore"):
+                ref |= np.hypot(t[:, 0] - s[:, 0], t[:, 1] - s[:, 1]) <= 10.0
+    assert 0 < ref.sum() < n
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_ibl_lick_frames_all_nan_tongue_gives_no_licks():
+    tongue = {"tongue_end_l": np.full((50, 3), np.nan)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not lick_frames_ibl(tongue).any()
 
 
 def test_lick_onsets_debounce():
