@@ -323,6 +323,10 @@ class CropROI(dj.Computed):
 class DLCPose(dj.Computed):
     """Every tracked point of a recording in full-frame pixels, median-filtered over 5 frames.
 
+    The filter (:func:`pipeline.pose.median_filter_pose`) uses confident frames only
+    (likelihood >= 0.9) and leaves the tongue tips unfiltered: a temporal median smears a
+    lick, which lasts a few frames.
+
     Attributes:
         n_frames (int): Entries per body part (= frames of the video).
         device (str): Torch device the networks ran on.

