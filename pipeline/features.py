@@ -87,12 +87,21 @@ class FeatureParams:
     lick_std_divisor : float
         IBL's divisor of the standard deviation of the frame-to-frame differences. IBL: 4.
     lick_distance_px : float
-        Contact distance of the ``"distance"`` method, pixels of the camera's frame (a value
-        for full-resolution side cameras; halve it for the half-resolution right camera).
+        Contact distance of the ``"distance"`` method, pixels of a 1280-pixel-wide view (the
+        left camera); ``LickEvents`` scales it to each camera's resolution (half for the
+        640-wide right camera). Default 35: in the simulator the tongue tip comes within 18-27
+        such pixels of the nearest spout point in every lick, and is hidden between licks.
     lick_min_gap_s : float
-        Contact frames at most this far apart (seconds) belong to the same lick. The default,
-        55 ms, lies between frame-period multiples at 30, 60 and 150 Hz, so a jitter of a
-        fraction of a millisecond cannot flip a decision.
+        Contact frames at most this far apart (seconds) belong to the same lick, unless the
+        tongue was hidden in between (``lick_min_hidden_s``). The default, 55 ms, lies
+        between frame-period multiples at 30, 60 and 150 Hz, so a jitter of a fraction of a
+        millisecond cannot flip a decision.
+    lick_min_hidden_s : float
+        A run of frames with no tongue tip detected lasting at least this long (run length
+        times the frame period, seconds) ends a lick: the next contact frame starts a new
+        one however close in time. Mice lick with gaps of 30-40 ms between licks, shorter
+        than ``lick_min_gap_s``; default 12 ms: one frame at 60 Hz, two at 150 Hz (a single
+        missed detection at 150 Hz does not split a lick).
     lick_merge_tolerance_s : float
         Onsets of two cameras closer than this (seconds) are the same lick.
     """
@@ -105,8 +114,9 @@ class FeatureParams:
     pupil_max_nan_fraction: float = 0.9
     lick_method: str = "ibl"
     lick_std_divisor: float = 4.0
-    lick_distance_px: float = 15.0
+    lick_distance_px: float = 35.0
     lick_min_gap_s: float = 0.055
+    lick_min_hidden_s: float = 0.012
     lick_merge_tolerance_s: float = 0.04
 
     def __post_init__(self) -> None:
@@ -129,6 +139,7 @@ class FeatureParams:
         nonneg = {
             "pupil_nan_thresh_s": self.pupil_nan_thresh_s,
             "lick_min_gap_s": self.lick_min_gap_s,
+            "lick_min_hidden_s": self.lick_min_hidden_s,
             "lick_merge_tolerance_s": self.lick_merge_tolerance_s,
         }
         for name, value in positive.items():
@@ -1017,11 +1028,21 @@ def lick_contact_distance(
     return contact
 
 
-def lick_onsets(contact: Any, frame_times_s: Any, *, min_gap_s: float = 0.055) -> np.ndarray:
+def lick_onsets(
+    contact: Any,
+    frame_times_s: Any,
+    *,
+    min_gap_s: float = 0.055,
+    tongue_hidden: Any = None,
+    min_hidden_s: float = 0.012,
+    onset_at_appearance: bool = False,
+) -> np.ndarray:
     """One time per lick: the first contact frame of each group of nearby contact frames.
 
     Contact frames whose times are at most ``min_gap_s`` apart belong to the same lick
-    (debouncing: a frame or two of missed detection inside a lick does not split it).
+    (debouncing: a frame or two of missed detection inside a lick does not split it),
+    unless the tongue was hidden between them for at least ``min_hidden_s``: licks follow
+    each other with 30-40 ms gaps, and the tongue going back in is what separates them.
 
     Parameters
     ----------
@@ -1031,6 +1052,17 @@ def lick_onsets(contact: Any, frame_times_s: Any, *, min_gap_s: float = 0.055) -
         Time of every frame, seconds on the DAQ clock, strictly increasing.
     min_gap_s : float
         Largest gap between contact frames inside one lick, seconds.
+    tongue_hidden : (n,) bool array_like, optional
+        Frames where no tongue tip is detected (all NaN after the likelihood threshold).
+        None: licks are separated by ``min_gap_s`` alone.
+    min_hidden_s : float
+        Shortest hidden run that ends a lick: run length in frames times the median frame
+        period, seconds.
+    onset_at_appearance : bool
+        With ``tongue_hidden``: a lick's onset is the first frame of the run of frames with
+        the tongue out that holds its first contact frame (when the tongue came out, not
+        when it reached the spout, 2-3 frames later at 60 Hz). A second lick within the
+        same run keeps its own first contact frame.
 
     Returns
     -------
@@ -1053,6 +1085,28 @@ def lick_onsets(contact: Any, frame_times_s: Any, *, min_gap_s: float = 0.055) -
     new = np.empty(tc.size, dtype=bool)
     new[0] = True
     new[1:] = np.diff(tc) > min_gap_s
+    if tongue_hidden is not None:
+        hidden = np.asarray(tongue_hidden, dtype=bool)
+        if hidden.shape != c.shape:
+            raise ValueError(f"tongue_hidden has shape {hidden.shape}, contact {c.shape}")
+        if not min_hidden_s >= 0:
+            raise ValueError(f"min_hidden_s must be >= 0, got {min_hidden_s}")
+        period = float(np.median(np.diff(t))) if t.size > 1 else 0.0
+        starts, lengths = _nan_runs(hidden)
+        long = lengths * period >= min_hidden_s
+        # ends[i]: number of long hidden runs that ended at or before frame i
+        ended = np.zeros(c.size + 1, dtype=np.int64)
+        np.add.at(ended, starts[long] + lengths[long], 1)
+        ended = np.cumsum(ended)[: c.size]
+        idx = np.flatnonzero(c)
+        new[1:] |= ended[idx[1:]] > ended[idx[:-1]]
+        if onset_at_appearance:
+            first = idx[new]
+            out_start = ~hidden & np.concatenate([[True], hidden[:-1]])  # first frame of a run out
+            run_start = np.maximum.accumulate(np.where(out_start, np.arange(c.size), 0))[first]
+            run_start = np.where(hidden[first], first, run_start)  # contact without a tongue: as is
+            same_run = np.concatenate([[False], run_start[1:] == run_start[:-1]])
+            return t[np.where(same_run, first, run_start)]
     return tc[new]
 
 
@@ -1163,5 +1217,9 @@ def detect_licks(
         if spout_points is None:
             raise ValueError("lick_method 'distance' needs spout_points")
         contact = lick_contact_distance(tongue_points, spout_points, prm.lick_distance_px)
-    onsets = lick_onsets(contact, frame_times_s, min_gap_s=prm.lick_min_gap_s)
+    hidden = np.ones(len(contact), dtype=bool)
+    for arr in tongue_points.values():
+        hidden &= np.isnan(np.asarray(arr, dtype=float)[:, :2]).any(axis=1)
+    onsets = lick_onsets(contact, frame_times_s, min_gap_s=prm.lick_min_gap_s, tongue_hidden=hidden,
+                         min_hidden_s=prm.lick_min_hidden_s, onset_at_appearance=prm.lick_method == "distance")  # fmt: skip
     return LickResult(contact=contact, onset_times=onsets, method=prm.lick_method)

@@ -10,15 +10,15 @@ PoseQC : IBL's pose checks (Part ``Check``).
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import datajoint as dj
 import numpy as np
 
-from pipeline import features, qc
+from pipeline import crops, features, qc
 from schemas.pose import CropROI, DLCPose, pose_arrays
 from schemas.qc import check_rows
-from schemas.session import session_name
+from schemas.session import CameraRecording, session_name
 from schemas.sync import SyncPulses
 
 schema = dj.Schema()
@@ -48,6 +48,7 @@ class FeatureParams(dj.Lookup):
     lick_std_divisor: float64
     lick_distance_px: float64        # pixels of a 1280-wide view
     lick_min_gap_s: float64          # debounce between onsets, seconds
+    lick_min_hidden_s: float64       # tongue hidden this long ends a lick, seconds
     lick_merge_tolerance_s: float64  # same lick on two cameras, seconds
     """
     contents = [
@@ -159,6 +160,9 @@ class LickEvents(dj.Computed):
         spout = {k: pose[k][:, :2] for k in ("tube_top", "tube_bottom") if k in pose}
         if not tongue:
             raise ValueError(f"{_name(key)}: the pose has no tongue points (tongue_end_l/r)")
+        # the contact distance is given for a 1280-wide view: scale it to this camera's frames
+        width = (CameraRecording & key).fetch1("width")
+        params = replace(params, lick_distance_px=params.lick_distance_px * crops.camera_view(key["camera_label"], width)[0])
         result = features.detect_licks(tongue, times, params, spout_points=spout or None)
         duration = float(times[-1] - times[0]) if len(times) > 1 else float("nan")
         self.insert1(dict(

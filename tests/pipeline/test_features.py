@@ -568,3 +568,37 @@ def test_constant_trace_stays_constant():
     sm = smooth_pupil_diameter(raw, 60.0)
     assert not np.isnan(sm).any()
     np.testing.assert_allclose(sm, 20.0, atol=1e-9)
+
+
+def test_a_hidden_tongue_separates_licks_closer_than_the_debounce_gap():
+    """Licks 30-40 ms apart (real mice) are two licks when the tongue went back in between."""
+    fps = 150.0
+    times = np.arange(60) / fps
+    contact = np.zeros(60, bool)
+    contact[[10, 11, 12, 18, 19]] = True  # second lick 40 ms after the first one's last frame
+    hidden = np.ones(60, bool)
+    hidden[8:14] = False  # tongue out 8..13, in 14..16 (3 frames = 20 ms), out again 17..21
+    hidden[17:22] = False
+    np.testing.assert_allclose(lick_onsets(contact, times, min_gap_s=0.055), times[[10]])  # debounced into one
+    np.testing.assert_allclose(lick_onsets(contact, times, min_gap_s=0.055, tongue_hidden=hidden), times[[10, 18]])
+    # one hidden frame at 150 Hz (6.7 ms) is a missed detection, not the end of a lick
+    one = ~np.isin(np.arange(60), np.arange(8, 22)) | (np.arange(60) == 15)
+    np.testing.assert_allclose(lick_onsets(contact, times, tongue_hidden=one), times[[10]])
+    # onset at the tongue's appearance (the distance method's contact comes later in a lick)
+    np.testing.assert_allclose(
+        lick_onsets(contact, times, tongue_hidden=hidden, onset_at_appearance=True), times[[8, 17]]
+    )
+    with pytest.raises(ValueError, match="tongue_hidden"):
+        lick_onsets(contact, times, tongue_hidden=hidden[:10])
+
+
+def test_distance_method_reports_licks_at_the_tongue_s_appearance():
+    fps = 60.0
+    times = 100.0 + np.arange(40) / fps
+    tip = np.full((40, 2), np.nan)
+    tip[10:16] = np.column_stack([np.linspace(0, 50, 6), np.zeros(6)])  # out at 10, at the spout at 15
+    spout = {"tube_top": np.array([50.0, 0.0])}
+    r = detect_licks({"tongue_end_l": tip}, times, FeatureParams(lick_method="distance", lick_distance_px=5.0),
+                     spout_points=spout)  # fmt: skip
+    assert r.contact[15] and not r.contact[10]
+    np.testing.assert_allclose(r.onset_times, times[[10]])
