@@ -118,12 +118,6 @@ def test_pupil_diameter_against_truth(chain):
         assert r >= 0.95 and mae < 0.05
 
 
-@pytest.mark.xfail(
-    reason="known shortfall: at the test training budget the left camera's tongue points are 27-34 px off "
-    "(right camera 1-2 px), so left-camera lick precision/recall is 0.89/0.68 (ibl) and 0/0 (distance); "
-    "acceptance (>= 0.9) not met yet",
-    strict=False,
-)
 @pytest.mark.parametrize("params", ["ibl", "distance"])
 def test_lick_onsets_against_truth(chain, params):
     from schemas.features import LickEvents
