@@ -18,7 +18,9 @@ from pipeline.io.ffmpeg import run_ffmpeg
 CACHE = Path(__file__).resolve().parent / ".cache"
 
 
-def lavfi_recording(seconds: float = 60.0, width: int = 1280, height: int = 1024, fps: float = 60.0) -> Path:
+def lavfi_recording(
+    seconds: float = 60.0, width: int = 1280, height: int = 1024, fps: float = 60.0
+) -> Path:
     """A cached lossless (FFV1) grey recording made by ffmpeg's ``testsrc2`` with sensor noise."""
     CACHE.mkdir(exist_ok=True)
     path = CACHE / f"testsrc2_{width}x{height}_{fps:g}Hz_{seconds:g}s.avi"
@@ -40,7 +42,9 @@ def throwaway_pipeline() -> Iterator[object]:
     from schemas.config import Settings
 
     with tempfile.TemporaryDirectory(prefix="ibl-video-bench-") as tmp:
-        settings = Settings(data_root=Path(tmp), schema_prefix=f"bench_{uuid.uuid4().hex[:8]}", database="embedded")
+        settings = Settings(
+            data_root=Path(tmp), schema_prefix=f"bench_{uuid.uuid4().hex[:8]}", database="embedded"
+        )
         schemas.activate(settings)
         try:
             yield settings
@@ -70,6 +74,40 @@ def session_with_video(
     except OSError:
         shutil.copyfile(video, target)
     return insert_session(folder, rig_type=rig_type, start_time=dt.datetime.now())
+
+
+def cache_dir() -> Path:
+    """Folder for generated bench inputs (``$IBL_BENCH_CACHE`` or ``<tmp>/ibl-video-bench``)."""
+    root = os.environ.get("IBL_BENCH_CACHE") or Path(tempfile.gettempdir()) / "ibl-video-bench"
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def pose_store_table() -> Iterator[type]:
+    """A throwaway pipeline with a Manual table ``body_part -> pose <npy@ibl_video>`` (dropped after)."""
+    import datajoint as dj
+
+    import schemas.session
+
+    with throwaway_pipeline() as settings:
+        schema = dj.Schema(
+            f"{settings.schema_prefix}_bench", connection=schemas.session.schema.connection
+        )
+
+        @schema
+        class PoseStore(dj.Manual):
+            definition = """
+            body_part: varchar(32)
+            ---
+            pose: <npy@ibl_video>   # (n_frames, 3)
+            """
+
+        try:
+            yield PoseStore
+        finally:
+            schema.drop(prompt=False)
 
 
 def timed(fn, *args, **kwargs) -> tuple[float, object]:

@@ -30,20 +30,13 @@ from pathlib import Path
 import numpy as np
 
 from bench import BenchResult, row
+from bench.common import cache_dir
 from pipeline.compression import COMPRESSION_SETS
 from pipeline.io.containers import avi_header_frames
 from pipeline.io.ffmpeg import ffmpeg_exe
 
 WIDTH, HEIGHT, FPS = 1280, 1024, 60.0
 SETTINGS = COMPRESSION_SETS["archival"]
-
-
-def cache_dir() -> Path:
-    """Folder for generated bench inputs (``$IBL_BENCH_CACHE`` or ``<tmp>/ibl-video-bench``)."""
-    root = os.environ.get("IBL_BENCH_CACHE") or Path(tempfile.gettempdir()) / "ibl-video-bench"
-    path = Path(root)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def duration_s() -> float:

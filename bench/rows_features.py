@@ -256,31 +256,17 @@ def compute_features(pose: dict[str, np.ndarray], times: np.ndarray, fps: float)
 @row("features-1h-150hz")
 def features_1h_150hz() -> BenchResult:
     """Pupil diameter and licks (both methods) for 540,000 frames against fetching that pose from the object store."""
-    import datajoint as dj
-
-    from bench.common import throwaway_pipeline
-    from bench.rows_pose import _connection
+    from bench.common import pose_store_table
 
     pose = synthetic_pose_1h()
     times = 12.5 + np.arange(N_FRAMES) / FPS
-    with throwaway_pipeline() as settings:
-        schema = dj.Schema(f"{settings.schema_prefix}_bench", connection=_connection())
-
-        @schema
-        class PoseStore(dj.Manual):
-            definition = """
-            body_part: varchar(32)
-            ---
-            pose: <npy@ibl_video>   # (n_frames, 3)
-            """
-
+    with pose_store_table() as PoseStore:
         PoseStore.insert([dict(body_part=p, pose=a) for p, a in pose.items()])
         loads = []
         for _ in range(3):
             t0 = time.perf_counter()
             back = {r["body_part"]: np.asarray(r["pose"]) for r in PoseStore().to_dicts()}
             loads.append(time.perf_counter() - t0)
-        schema.drop(prompt=False)
     compute_features(back, times, FPS)  # warm-up (imports, allocator)
     runs = []
     for _ in range(3):

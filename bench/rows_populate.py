@@ -53,6 +53,7 @@ import uuid
 from pathlib import Path
 
 from bench import BenchResult, row
+from bench.common import cache_dir
 
 ROW = "populate-2-workers"
 N_SESSIONS = 4
@@ -70,14 +71,6 @@ CLI_TIMEOUT_S = 3600.0
 
 _DONE = re.compile(rf"\[(?P<pid>\d+)\] INFO {TABLE} (?P<key>.+) done in (?P<seconds>[0-9.]+) s$")
 _FAILED = re.compile(rf"\[(?P<pid>\d+)\] ERROR {TABLE} (?P<key>.+) failed after ")
-
-
-def cache_dir() -> Path:
-    """Folder for generated bench inputs (``$IBL_BENCH_CACHE`` or ``<tmp>/ibl-video-bench``)."""
-    root = os.environ.get("IBL_BENCH_CACHE") or Path(tempfile.gettempdir()) / "ibl-video-bench"
-    path = Path(root)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def duration_s() -> float:

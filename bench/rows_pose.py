@@ -93,25 +93,13 @@ def _make_eye_video(path: Path, n: int) -> None:
 @row("pose-store-roundtrip")
 def pose_store_roundtrip() -> BenchResult:
     """Insert and fetch 1 h of 150 Hz pose (23 points x 3 values x 540,000 frames) against np.save/np.load."""
-    import datajoint as dj
-
-    from bench.common import throwaway_pipeline
+    from bench.common import pose_store_table
     from pipeline.rigs import TRACKED_POINTS
 
     n = 540_000
     rng = np.random.default_rng(0)
     arrays = {p: rng.normal(500, 50, (n, 3)) for p in TRACKED_POINTS}
-    with throwaway_pipeline() as settings:
-        schema = dj.Schema(f"{settings.schema_prefix}_bench", connection=_connection())
-
-        @schema
-        class PoseStore(dj.Manual):
-            definition = """
-            body_part: varchar(32)
-            ---
-            pose: <npy@ibl_video>   # (n_frames, 3)
-            """
-
+    with pose_store_table() as PoseStore:
         t0 = time.perf_counter()
         PoseStore.insert([dict(body_part=p, pose=a) for p, a in arrays.items()])
         back = {r["body_part"]: np.asarray(r["pose"]) for r in PoseStore().to_dicts()}
@@ -124,17 +112,10 @@ def pose_store_roundtrip() -> BenchResult:
             loaded = {p: np.load(Path(tmp) / f"{p}.npy") for p in arrays}
             base = time.perf_counter() - t0
             assert all(np.array_equal(loaded[p], arrays[p]) for p in arrays)
-        schema.drop(prompt=False)
     mb = sum(a.nbytes for a in arrays.values()) / 1e6
     return BenchResult(
         row="pose-store-roundtrip", seconds=ours, baseline="np.save + np.load of the same arrays", baseline_seconds=base,
         ratio=ours / base, note=f"23 points x 3 x {n} frames ({mb:.0f} MB), object store <npy@ibl_video>, embedded PostgreSQL",
     )
-
-
-def _connection():
-    import schemas.session
-
-    return schemas.session.schema.connection
 
 

@@ -29,3 +29,11 @@ def test_crop_single_pass_row_writes_every_region(tmp_path, monkeypatch):
     result = crop_single_pass()
     assert result.row == "crop-single-pass" and result.seconds > 0 and result.baseline_seconds > 0
     assert "4 crops" in result.note
+
+
+def test_features_row_computes_both_lick_methods_from_the_store():
+    from bench.rows_features import features_1h_150hz
+
+    result = features_1h_150hz()
+    assert result.row == "features-1h-150hz" and result.seconds > 0 and result.baseline_seconds > 0
+    assert "licks by both methods" in result.note and "target: features under 200 ms" in result.note

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -36,12 +38,16 @@ def _cli(root: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedP
 
 
 @pytest.fixture(scope="module")
-def demo_root(pose_model_infos, tmp_path_factory):
-    root = tmp_path_factory.mktemp("demo")
-    first = _cli(root, "demo", "--duration", "6")
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    yield root, first
-    _cli(root, "db", "stop", timeout=60)
+def demo_root(pose_model_infos):
+    # outside pytest's temporary root, as the embedded server of tests/conftest.py (see there)
+    root = Path(tempfile.mkdtemp(prefix="ibl-video-test-demo-"))
+    try:
+        first = _cli(root, "demo", "--duration", "6")
+        assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+        yield root, first
+    finally:
+        _cli(root, "db", "stop", timeout=60)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_status_after_the_demo_has_every_design_table_with_rows_and_no_errors(demo_root):
