@@ -1,8 +1,10 @@
 """Fault tests of the populate workers: real processes on a real database server.
 
-Each test runs ``ibl-video`` in subprocesses against one embedded PostgreSQL server (the
-two-worker test also against the machine's PostgreSQL at 127.0.0.1:5432 when it answers),
-with fresh schemas per test:
+Each test runs ``ibl-video`` in subprocesses against one embedded PostgreSQL server, and
+the SIGKILL, corrupt-video and two-worker tests also against the machine's PostgreSQL
+(127.0.0.1:5432) and MariaDB (127.0.0.1:3306) when they answer (with CI=true they must);
+the server-restart and Ctrl-C tests run on the embedded server, the one a test can stop
+and start. Fresh schemas per test:
 
 - a worker killed with SIGKILL mid-key leaves no row and no file in place, and its key is
   recovered and completed by the next populate;
@@ -30,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,10 +206,14 @@ def _answers(host: str, port: int) -> bool:
         return False
 
 
+#: backend -> (port, user, DataJoint backend); "embedded" is the private server of the data root
+SERVERS = {"embedded": None, "postgres": (5432, "postgres", "postgresql"), "mysql": (3306, "root", "mysql")}
+
+
 def _backends() -> list[str]:
     chosen = os.environ.get("IBL_VIDEO_TEST_BACKENDS")
-    names = [b.strip() for b in chosen.split(",")] if chosen else ["embedded", "postgres"]
-    return [b for b in names if b in ("embedded", "postgres")]
+    names = [b.strip() for b in chosen.split(",")] if chosen else list(SERVERS)
+    return [b for b in names if b in SERVERS]
 
 
 def wait_for(condition, timeout: float, what: str, poll: float = 0.05):
@@ -299,9 +306,10 @@ class Pipeline:
         if self.backend == "embedded":
             env["IBL_VIDEO_DATABASE"] = "embedded"
         else:
+            port, user, dj_backend = SERVERS[self.backend]
             env.update(
-                IBL_VIDEO_DATABASE="datajoint", DJ_HOST="127.0.0.1", DJ_PORT="5432", DJ_USER="postgres",
-                DJ_PASS="", DJ_BACKEND="postgresql", DJ_USE_TLS="false",
+                IBL_VIDEO_DATABASE="datajoint", DJ_HOST="127.0.0.1", DJ_PORT=str(port), DJ_USER=user,
+                DJ_PASS="", DJ_BACKEND=dj_backend, DJ_USE_TLS="false",
             )  # fmt: skip
         env.update(extra)
         return env
@@ -327,10 +335,18 @@ class Pipeline:
         return subprocess.CompletedProcess(proc.popen.args, proc.returncode, stdout, stderr)
 
     def cli(self, *args: str):
-        """Run ``ibl-video ARGS`` in this process (faster than a subprocess; same database)."""
+        """Run ``ibl-video ARGS`` in this process (faster than a subprocess; same database).
+
+        On a lab server the command runs as a subprocess instead: DataJoint reads its
+        ``DJ_*`` settings once per process, and this one is configured for the tests.
+        """
         from typer.testing import CliRunner
 
         from populate.cli import app
+
+        if self.backend != "embedded":
+            done = self.run(*args)
+            return types.SimpleNamespace(exit_code=done.returncode, stdout=done.stdout, output=done.stdout + done.stderr)
 
         env = {k: v for k, v in self.env().items() if k.startswith(("IBL_VIDEO_", "DJ_"))}
         env.pop("IBL_VIDEO_TEST_FAULTS")
@@ -428,18 +444,17 @@ def _make_pipeline(backend: str, root: Path, plugin_dir: Path, tmp_path: Path):
         settings = Settings(data_root=root, schema_prefix=prefix, database="embedded")
         connection = connect(settings)
     else:
-        if not _answers("127.0.0.1", 5432):
+        port, user, dj_backend = SERVERS[backend]
+        if not _answers("127.0.0.1", port):
             ibl_video_faults.remove_slow_table()
-            pytest.skip("PostgreSQL at 127.0.0.1:5432 does not answer")
+            message = f"{backend} server at 127.0.0.1:{port} does not answer"
+            if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+                pytest.fail(message + " (CI=true: every backend must run)")
+            pytest.skip(message)
         settings = Settings(data_root=root, schema_prefix=prefix, database="datajoint")
         configure_store(settings)
         connection = dj.Connection(
-            host="127.0.0.1",
-            user="postgres",
-            password="",
-            port=5432,
-            backend="postgresql",
-            use_tls=False,
+            host="127.0.0.1", user=user, password="", port=port, backend=dj_backend, use_tls=False
         )
     schemas.activate(settings, connection=connection)
     return Pipeline(backend, settings, connection, plugin_dir, tmp_path), ibl_video_faults
@@ -471,8 +486,8 @@ def pipe(embedded_root, plugin_dir, tmp_path):
 
 @pytest.fixture(params=_backends())
 def any_pipe(request, embedded_root, plugin_dir, tmp_path, tmp_path_factory):
-    """Like ``pipe``, on the embedded server and on the machine's PostgreSQL."""
-    root = embedded_root if request.param == "embedded" else tmp_path_factory.mktemp("faults_pg")
+    """Like ``pipe``, on the embedded server and on the machine's PostgreSQL and MariaDB."""
+    root = embedded_root if request.param == "embedded" else tmp_path_factory.mktemp(f"faults_{request.param}")
     pipeline, plugin = _make_pipeline(request.param, root, plugin_dir, tmp_path)
     yield pipeline
     _teardown(pipeline, plugin)
@@ -513,9 +528,10 @@ def _real_table() -> str:
 
 
 @pytest.mark.parametrize("table", ["SlowCopy", "real"])
-def test_killed_worker_leaves_nothing_and_its_key_is_recovered(pipe, table):
+def test_killed_worker_leaves_nothing_and_its_key_is_recovered(any_pipe, table):
     """SlowCopy shows the mechanism (killed while its file is half written); "real" is the
     pipeline's CompressedVideo (killed mid-encode), or CameraRecording until it exists."""
+    pipe = any_pipe
     if table == "real":
         table = _real_table()
     pipe.add_sessions(["KIL"])
@@ -607,7 +623,8 @@ def test_database_restart_under_a_loop_worker(pipe):
 
 
 # ---------------------------------------------------------------- bad input
-def test_corrupt_video_in_one_of_three_sessions(pipe):
+def test_corrupt_video_in_one_of_three_sessions(any_pipe):
+    pipe = any_pipe
     from pipeline import layout
 
     keys = pipe.add_sessions(["COR0", "COR1", "COR2"])
