@@ -13,6 +13,7 @@ binds all schemas to ``<prefix>_<module>`` names, in dependency order::
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import warnings
 
@@ -24,6 +25,27 @@ os.environ.setdefault("DJ_LOG_STREAM", "stderr")
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="No datajoint.json found")
     import datajoint as dj  # noqa: F401  (imported once here, quietly)
+
+
+class _JobsTableNativeTypeWarning:
+    """Drops DataJoint 2.3.5's "Native type 'smallint' is used in attribute ..." warnings.
+
+    DataJoint declares a table's jobs table (``populate(reserve_jobs=True)``) from its key
+    attributes' SQL types (``smallint`` for our ``int16``) and then warns about the native
+    type it wrote itself, twice per populate call. Our own definitions use core types only
+    (``tests/schemas/test_workarounds.py`` checks that DataJoint still warns, and that ours
+    declare no native type).
+    """
+
+    NATIVE_NAMES_OF_CORE_TYPES = ("smallint", "integer", "bigint", "tinyint", "int", "double", "float", "real")
+
+    def filter(self, record) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("Native type '") and message.split("'")[1] in self.NATIVE_NAMES_OF_CORE_TYPES)
+
+
+JOBS_WARNING_FILTER = _JobsTableNativeTypeWarning()
+logging.getLogger("datajoint").addFilter(JOBS_WARNING_FILTER)
 
 #: Schema modules in dependency order; each has a module-level ``schema = dj.Schema()``.
 SCHEMA_MODULES: tuple[str, ...] = ("session", "sync", "compression", "qc", "pose", "features")
