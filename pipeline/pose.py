@@ -59,6 +59,7 @@ __all__ = [
     "camera_point_name",
     "check_bodyparts",
     "infer_frames",
+    "limit_torch_threads",
     "iter_video_frames",
     "load_model",
     "median_filter_pose",
@@ -289,12 +290,13 @@ def infer_frames(
     _check_device(device)
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    with _torch_threads(threads):
+    with limit_torch_threads(threads):
         return _infer(frames, model, device, int(batch_size))
 
 
 @contextlib.contextmanager
-def _torch_threads(threads: int | None):
+def limit_torch_threads(threads: int | None):
+    """Set torch's CPU threads to ``threads`` inside the block, restored after; None: unchanged."""
     if threads is None:
         yield
         return

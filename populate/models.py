@@ -677,20 +677,15 @@ def _build(role, t: RoleTraining, settings, key, build: Path, seed, net_type, de
     )
     shutil.rmtree(build / "sim", ignore_errors=True)
     _import_dlc()
-    import torch
-
     from pipeline.io.dlc import read_project, shuffle_folder
+    from pipeline.pose import limit_torch_threads
 
     project = read_project(config)
     train_dir = shuffle_folder(project, 1) / "train"
     cfg = _configure_shuffle(train_dir, t, seed)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(int(torch_threads))
-    try:
+    with limit_torch_threads(torch_threads):
         return _train_and_evaluate(role, t, key, config, project, train_dir, cfg, build, n, n_test,
                                    seed, net_type, device, progress)  # fmt: skip
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train_and_evaluate(role, t, key, config, project, train_dir, cfg, build, n, n_test, seed, net_type,
