@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline import layout
+from pipeline.io import link_or_copy
 from pipeline.io.ffmpeg import run_ffmpeg
 
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -36,16 +37,20 @@ def lavfi_recording(
 
 
 @contextlib.contextmanager
-def throwaway_pipeline() -> Iterator[object]:
-    """Activate the pipeline on a fresh embedded database in a temporary data root."""
-    import schemas
-    from schemas.config import Settings
+def throwaway_pipeline(prefix: str = "ibl-video-bench-") -> Iterator[object]:
+    """Activate the pipeline on a fresh embedded database in a temporary data root.
 
-    with tempfile.TemporaryDirectory(prefix="ibl-video-bench-") as tmp:
-        settings = Settings(
-            data_root=Path(tmp), schema_prefix=f"bench_{uuid.uuid4().hex[:8]}", database="embedded"
-        )
-        schemas.activate(settings)
+    Afterwards the schemas are dropped, the connection closed, the embedded server (whose
+    files are in the data root) stopped, and the data root removed.
+    """
+    import schemas  # before DataJoint: it sends DataJoint's log to stderr (stdout may be --json)
+    from schemas.config import Settings
+    from schemas.database import stop_embedded
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    settings = Settings(data_root=tmp, schema_prefix=f"bench_{uuid.uuid4().hex[:8]}", database="embedded")
+    try:
+        connection = schemas.activate(settings)
         try:
             yield settings
         finally:
@@ -53,6 +58,12 @@ def throwaway_pipeline() -> Iterator[object]:
 
             with dj.config.override(safemode=False):
                 schemas.drop_all()
+            with contextlib.suppress(Exception):
+                connection.close()
+    finally:
+        with contextlib.suppress(Exception):
+            stop_embedded(settings)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def session_with_video(
@@ -69,10 +80,7 @@ def session_with_video(
     folder = settings.data_root / layout.session_folder(subject, dt.date.today(), 1)
     (folder / layout.RAW_VIDEO_DIR).mkdir(parents=True)
     target = folder / layout.RAW_VIDEO_DIR / layout.raw_video_name(label, video.suffix)
-    try:
-        os.link(video, target)
-    except OSError:
-        shutil.copyfile(video, target)
+    link_or_copy(video, target)
     return insert_session(folder, rig_type=rig_type, start_time=dt.datetime.now())
 
 

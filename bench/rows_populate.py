@@ -39,7 +39,6 @@ on one idle core). Everything made (schemas, data root, server) is removed at th
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -47,13 +46,12 @@ import resource
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from bench import BenchResult, row
-from bench.common import cache_dir
+from bench.common import cache_dir, throwaway_pipeline
+from pipeline.io import link_or_copy
 
 ROW = "populate-2-workers"
 N_SESSIONS = 4
@@ -129,47 +127,6 @@ def bench_sessions(seconds: float) -> Path:
     return path
 
 
-def _link_or_copy(src: str, dst: str) -> str:
-    """Hard link (free, keeps the cache intact); a copy across file systems."""
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-    return dst
-
-
-@contextlib.contextmanager
-def _pipeline():
-    """A fresh data root with its own embedded server and schema prefix; all removed afterwards.
-
-    Unlike ``bench.common.throwaway_pipeline`` it stops the embedded server before deleting
-    the data root that holds the server's files.
-    """
-    import schemas  # before DataJoint: it sends DataJoint's log to stderr (stdout may be --json)
-    from schemas.config import Settings
-    from schemas.database import stop_embedded
-
-    tmp = Path(tempfile.mkdtemp(prefix="ibl-video-bench-populate-"))
-    settings = Settings(
-        data_root=tmp, schema_prefix=f"bench_{uuid.uuid4().hex[:8]}", database="embedded"
-    )
-    try:
-        connection = schemas.activate(settings)
-        try:
-            yield settings
-        finally:
-            import datajoint as dj
-
-            with dj.config.override(safemode=False):
-                schemas.drop_all()
-            with contextlib.suppress(Exception):
-                connection.close()
-    finally:
-        with contextlib.suppress(Exception):
-            stop_embedded(settings)
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def _stage(settings, sessions: Path) -> list[dict]:
     """Link and insert the sessions, make their CameraRecording rows, add the bench set.
 
@@ -181,7 +138,7 @@ def _stage(settings, sessions: Path) -> list[dict]:
 
     for folder in _session_folders(sessions):
         target = settings.data_root / folder.relative_to(sessions)
-        shutil.copytree(folder, target, copy_function=_link_or_copy)
+        shutil.copytree(folder, target, copy_function=link_or_copy)
         insert_recorded_session(target)
     result = CameraRecording.populate(suppress_errors=True)
     if result["error_list"] or result["success_count"] != N_SESSIONS:
@@ -315,7 +272,7 @@ def populate_2_workers(seconds: float | None = None) -> BenchResult:
     """Time ``ibl-video populate CompressedVideo --workers 2`` against ``--workers 1`` on 4 pending keys."""
     seconds = duration_s() if seconds is None else float(seconds)
     sessions = bench_sessions(seconds)
-    with _pipeline() as settings:
+    with throwaway_pipeline(prefix="ibl-video-bench-populate-") as settings:
         from schemas.compression import CompressedVideo
         from schemas.session import CameraRecording
 

@@ -62,6 +62,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.crops import DEFAULT_ROI_SPECS, camera_view, from_full_frame
+from pipeline.io import link_or_copy
 from pipeline.pose import ANCHOR_WIDTH, ROLE_BODYPARTS, ROLES, DlcModel, camera_point_name
 
 __all__ = [
@@ -760,13 +761,6 @@ class InstalledModel:
     settings_hash: str
 
 
-def _link_or_copy(src: str, dst: str) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
 def install_models(
     cache_entry: Mapping[str, ModelInfo] | ModelInfo | Path | str, data_root: Path | str
 ) -> dict[str, InstalledModel]:
@@ -809,7 +803,7 @@ def install_models(
                 tempfile.mkdtemp(dir=_mkdirs(dst_entry.parent), prefix=f".{dst_entry.name}.")
             )
             try:
-                shutil.copytree(info.project_dir, tmp / info.project_dir.name, copy_function=_link_or_copy,
+                shutil.copytree(info.project_dir, tmp / info.project_dir.name, copy_function=link_or_copy,
                                 dirs_exist_ok=True)  # fmt: skip
                 _rewrite_paths(tmp / info.project_dir.name, str(info.project_dir), str(dst_project))
                 moved = _relocated(info, src_entry, dst_entry)

@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+
+def link_or_copy(src: str | Path, dst: str | Path) -> str:
+    """Hard-link ``src`` to ``dst`` (free, shares the data), or copy it across file systems.
+
+    Usable as ``shutil.copytree``'s ``copy_function``; returns ``dst``.
+    """
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+    return str(dst)
 
 
 def atomic_write(path: Path, write: Callable[[str], object]) -> Path:
