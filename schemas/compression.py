@@ -151,8 +151,8 @@ class CompressedVideo(dj.Computed):
         raw_size (int): Bytes of the raw file.
         compression_ratio (float): ``raw_size / file_size``.
         bitrate_kbps (float): Kilobits per second of video.
-        encode_seconds (float): Wall time of the encode, seconds.
-        verify_seconds (float): Wall time of the verification, seconds.
+        encode_seconds (float): Wall time of the encode (with the full decode beside it), seconds.
+        verify_seconds (float): Wall time after the encode until verified, seconds.
         psnr_db (float): PSNR against the raw on sampled frames, dB.
         ssim (float): Mean SSIM on the same frames.
         n_quality_frames (int): Frames sampled for the quality figures.

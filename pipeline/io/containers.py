@@ -16,9 +16,9 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.io.ffmpeg import FFmpegError, run_ffmpeg
+from pipeline.io.ffmpeg import FFmpegError, ffmpeg_stdout, run_ffmpeg
 
-__all__ = ["ContainerInfo", "avi_header_frames", "probe_container"]
+__all__ = ["PACKET_DIGEST_OPTIONS", "ContainerInfo", "avi_header_frames", "packet_digest", "probe_container"]
 
 
 @dataclass(frozen=True)
@@ -155,3 +155,36 @@ def probe_container(path: Path | str) -> ContainerInfo:
             header_frames = round(_seconds(summary) * fps)
             tolerance = int(0.01 * fps) + 1
     return ContainerInfo(n_packets, fps, width, height, codec, header_frames, tolerance)
+
+
+#: ffmpeg output options (ffmpeg-python keyword form) that digest a video stream's packets:
+#: SHA-256 over every packet's bytes in order, with the stream's decoder configuration
+#: (extradata, e.g. h.264's SPS/PPS) prepended to each keyframe by the ``dump_extra``
+#: bitstream filter. Timestamps and the container's own framing are not included, so the
+#: same packets stored in MP4 and in Matroska (which both frame h.264 the same way,
+#: length-prefixed with an ``avcC`` configuration) give the same digest.
+PACKET_DIGEST_OPTIONS: dict[str, str] = {"c": "copy", "bsf:v": "dump_extra", "format": "streamhash", "hash": "sha256"}
+
+
+def packet_digest(path: Path | str) -> str:
+    """Digest of the first video stream's packets in ``path`` (demuxed, not decoded).
+
+    See :data:`PACKET_DIGEST_OPTIONS`; equal digests mean a decoder receives the same bytes,
+    whatever the container. Returns the hexadecimal SHA-256.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    FFmpegError
+        If ffmpeg cannot read it; names the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"video file not found: {path}")
+    options = [a for k, v in PACKET_DIGEST_OPTIONS.items() for a in ("-f" if k == "format" else f"-{k}", v)]
+    out = ffmpeg_stdout(["-v", "error", "-i", str(path), "-map", "0:v:0", *options, "-"], path=path)
+    m = re.search(rb"=([0-9a-fA-F]{64})\s*$", out)
+    if m is None:
+        raise FFmpegError(f"no packet digest for {path}: ffmpeg wrote {out[:200]!r}")
+    return m.group(1).decode().lower()

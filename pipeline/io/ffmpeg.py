@@ -50,6 +50,16 @@ def run_ffmpeg(args: list[str], *, path: Path | str | None = None, input: bytes 
     FFmpegError
         If ffmpeg exits non-zero; the message names ``path`` and ends with ffmpeg's last lines.
     """
+    return _run(args, path=path, input=input)[1]
+
+
+def ffmpeg_stdout(args: list[str], *, path: Path | str | None = None) -> bytes:
+    """Run ffmpeg with ``args`` (an output to ``-`` or ``pipe:1``) and return what it writes
+    to stdout; errors as :func:`run_ffmpeg`."""
+    return _run(args, path=path, input=None)[0]
+
+
+def _run(args: list[str], *, path: Path | str | None, input: bytes | None) -> tuple[bytes, str]:
     cmd = [ffmpeg_exe(), "-hide_banner", *([] if input is not None else ["-nostdin"]), *args]
     proc = subprocess.run(cmd, input=input, capture_output=True)
     err = proc.stderr.decode(errors="replace")
@@ -57,4 +67,4 @@ def run_ffmpeg(args: list[str], *, path: Path | str | None = None, input: bytes 
         tail = "\n".join(err.strip().splitlines()[-5:])
         what = f" on {path}" if path is not None else ""
         raise FFmpegError(f"ffmpeg failed{what} (exit {proc.returncode}): {tail}")
-    return err
+    return proc.stdout, err

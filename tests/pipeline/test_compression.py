@@ -16,6 +16,7 @@ from pipeline.compression import (
     CompressionError,
     CompressionSettings,
     EncodeResult,
+    VerificationError,
     compression_study,
     crf_per_halving,
     cut_clip,
@@ -26,8 +27,8 @@ from pipeline.compression import (
     ssim,
     trial_frame_ranges,
 )
-from pipeline.io.containers import avi_header_frames, probe_container
-from pipeline.io.ffmpeg import FFmpegError, run_ffmpeg
+from pipeline.io.containers import avi_header_frames, packet_digest, probe_container
+from pipeline.io.ffmpeg import FFmpegError, ffmpeg_exe, run_ffmpeg
 from pipeline.io.video import probe_video, read_frames, read_frames_at, write_video
 from pipeline.plots import plot_compression_study
 
@@ -261,6 +262,82 @@ def test_threads_in_a_parameter_set_wins_over_the_default(tmp_path):
     r = encode_video(raw_path, tmp_path / "t.mp4", one, progress=False)
     assert r.n_frames == 6
     assert b"threads=1 " in r.path.read_bytes()  # x264 writes its options (SEI) into the stream
+
+
+def test_file_holds_the_plain_ffmpeg_packets(raw, encoded, tmp_path):
+    """The verified file's packets are those of the plain command with the same options
+    (the decode beside the encode does not change what is written)."""
+    import subprocess
+
+    plain = tmp_path / "plain.mp4"
+    settings = COMPRESSION_SETS["training"]
+    cmd = [ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(raw[0]), *settings.ffmpeg_args(), str(plain)]
+    subprocess.run(cmd, check=True)
+    ours = encoded[1]["training"].path
+    assert packet_digest(ours) == packet_digest(plain)
+    assert packet_digest(ours) != packet_digest(encoded[1]["compact"].path)
+    # the same packets in another container give the same digest
+    mkv = tmp_path / "same.mkv"
+    run_ffmpeg(["-i", str(ours), "-map", "0:v", "-c", "copy", str(mkv)])
+    assert packet_digest(mkv) == packet_digest(ours)
+
+
+def test_file_other_than_what_was_decoded_is_refused(raw, encoded):
+    from pipeline.compression import _check_file
+
+    r = encoded[1]["training"]
+    settings = COMPRESSION_SETS["training"]
+    assert _check_file(r.path, raw[0], settings, N_FRAMES, packet_digest(r.path)).n_packets == N_FRAMES
+    with pytest.raises(VerificationError, match=r"_iblrig_leftCamera\.raw\.avi.*not hold the packets that were decoded"):
+        _check_file(r.path, raw[0], settings, N_FRAMES, "0" * 64)
+    with pytest.raises(VerificationError, match=f"holds {N_FRAMES} frames, the source has {N_FRAMES + 1}"):
+        _check_file(r.path, raw[0], settings, N_FRAMES + 1, packet_digest(r.path))
+
+
+def test_decoder_failure_is_a_verification_error_and_leaves_nothing(raw, tmp_path, monkeypatch):
+    """If the decoder beside the encode fails, the encode stops (its pipe breaks), the error
+    names the raw file and the decoder's message, and no file is left."""
+    import pipeline.compression as compression
+
+    make = compression._verifier_command
+
+    def broken(*args, **kwargs):
+        cmd = make(*args, **kwargs)
+        return [("mpegts" if a == "matroska" else a) for a in cmd]  # cannot parse the stream
+
+    monkeypatch.setattr(compression, "_verifier_command", broken)
+    out_dir = tmp_path / "out"
+    with pytest.raises(VerificationError, match=r"_iblrig_leftCamera\.raw\.avi does not decode"):
+        encode_video(raw[0], out_dir / "v.mp4", COMPRESSION_SETS["archival"], progress=False)
+    assert _only(out_dir) == []
+
+
+def test_mp4_options_in_a_parameter_set_and_an_awkward_path(raw, tmp_path):
+    """``-movflags +faststart`` reaches the MP4 file (index before the data), and a folder
+    name with the tee muxer's syntax characters is written where it was asked for."""
+    fast = CompressionSettings(crf=29, preset="faster", extra_options=("-movflags", "+faststart"))
+    out = tmp_path / "odd [name] | it's" / "v.mp4"
+    r = encode_video(raw[0], out, fast, progress=False)
+    assert r.path == out and out.is_file() and r.n_frames == N_FRAMES
+    data = out.read_bytes()
+    assert data.find(b"moov") < data.find(b"mdat")
+    plain = encode_video(raw[0], tmp_path / "plain.mp4", COMPRESSION_SETS["training"], progress=False)
+    plain_data = plain.path.read_bytes()
+    assert plain_data.find(b"moov") > plain_data.find(b"mdat")  # the default: index at the end
+    assert packet_digest(out) == packet_digest(plain.path)
+
+
+def test_psnr_of_8_bit_frames_is_exact():
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 256, (4, 300, 7000), dtype=np.uint8)  # several row blocks
+    b = np.clip(a.astype(int) + rng.integers(-4, 5, a.shape), 0, 255).astype(np.uint8)
+    mse = np.mean((a.astype(np.float64) - b) ** 2)
+    expected = 10 * np.log10(255**2 / mse)
+    assert psnr_db(a, b) == pytest.approx(expected, rel=1e-12)
+    assert psnr_db(a.astype(float), b.astype(float)) == pytest.approx(expected, rel=1e-12)
+    assert psnr_db(a[0, 0], b[0, 0]) == pytest.approx(
+        10 * np.log10(255**2 / np.mean((a[0, 0].astype(float) - b[0, 0]) ** 2))
+    )
 
 
 def _only(folder: Path) -> list[str]:

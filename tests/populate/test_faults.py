@@ -194,7 +194,7 @@ if os.environ.get("IBL_VIDEO_TEST_FAULTS"):
 
 #: A hook inside CompressedVideo's encode, after the partial .mp4 is written and before it
 #: is verified and renamed into place: a delay there lets the test kill mid-encode.
-ENCODE_HOOK = "pipeline.compression._verify_pass"
+ENCODE_HOOK = "pipeline.compression._check_file"
 
 
 # ---------------------------------------------------------------- helpers
