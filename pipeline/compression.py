@@ -81,8 +81,8 @@ import numpy as np
 from pipeline.io.containers import (
     PACKET_DIGEST_OPTIONS,
     ContainerInfo,
-    packet_digest,
     probe_container,
+    streamhash_digest,
 )
 from pipeline.io.ffmpeg import FFmpegError, ffmpeg_exe
 
@@ -678,7 +678,6 @@ def _verifier_command(samples: np.ndarray, *, copy_fd: int, digest_fd: int) -> l
 class _Passes:
     raw_samples: np.ndarray  # source frames at the sample indices
     decoded_samples: np.ndarray  # the same frames decoded from the encoded packets
-    n_decoded: int  # frames the verifying decoder produced
     digest: str  # digest of the encoded packets the decoder read
     encode_seconds: float  # wall time until the encoder ended
 
@@ -731,7 +730,7 @@ def _encode_and_decode(
         verifier.wait()
         with os.fdopen(digest_r, "rb") as f:
             digest_r = -1
-            digest_text = f.read().decode(errors="replace")
+            digest_output = f.read()
     except BaseException:
         for process in (encoder, verifier):
             if process is not None:
@@ -756,6 +755,10 @@ def _encode_and_decode(
         raise VerificationError(f"the h.264 encode of {src} does not decode: {decode_error}")
     if encoder.frames != n_frames:
         raise VerificationError(f"encoding {src}: encoder wrote {encoder.frames} frames, expected {n_frames}")
+    if verifier.frames != n_frames:
+        raise VerificationError(
+            f"the h.264 encode of {src} decodes to {verifier.frames} frames, the source has {n_frames}"
+        )
     for key in ("dup_frames", "drop_frames"):
         if int(encoder.values.get(key, "0") or 0):
             raise VerificationError(f"encoding {src}: ffmpeg reports {key}={encoder.values[key]}")
@@ -763,18 +766,17 @@ def _encode_and_decode(
     decoded = _frames_from_bytes(
         bytes(verifier.stdout), len(samples), info.width, info.height, f"decoding the h.264 encode of {src}"
     )
-    m = re.search(r"=([0-9a-fA-F]+)\s*$", digest_text)
-    if m is None:
-        raise VerificationError(f"decoding the h.264 encode of {src}: no packet digest ({digest_text!r})")
-    return _Passes(raw, decoded, verifier.frames, m.group(1).lower(), t1 - t0)
+    digest = streamhash_digest(digest_output)
+    if digest is None:
+        raise VerificationError(f"decoding the h.264 encode of {src}: no packet digest ({digest_output[:200]!r})")
+    return _Passes(raw, decoded, digest, t1 - t0)
 
 
 def _check_file(tmp: Path, src: Path, settings: CompressionSettings, n_frames: int, digest: str) -> ContainerInfo:
     """Check the encoded file itself: codec, frame count, and that its packets (and decoder
     configuration) are byte for byte those the verifying decoder decoded."""
     try:
-        info = probe_container(tmp)
-        file_digest = packet_digest(tmp)
+        info = probe_container(tmp, digest=True)
     except FFmpegError as e:
         raise VerificationError(f"compressed copy of {src} cannot be read back: {e}") from e
     if settings.codec == "libx264" and info.codec != "h264":
@@ -783,10 +785,10 @@ def _check_file(tmp: Path, src: Path, settings: CompressionSettings, n_frames: i
         raise VerificationError(
             f"compressed copy of {src} holds {info.n_packets} frames, the source has {n_frames}"
         )
-    if file_digest != digest:
+    if info.packet_digest != digest:
         raise VerificationError(
             f"compressed copy of {src} does not hold the packets that were decoded "
-            f"(digest {file_digest[:12]}... against {digest[:12]}...)"
+            f"(digest {info.packet_digest[:12]}... against {digest[:12]}...)"
         )
     return info
 
@@ -869,10 +871,6 @@ def _transcode(
             samples=samples, threads=threads, on_frames=on_frames,
         )  # fmt: skip
         t1 = time.perf_counter()
-        if passes.n_decoded != count:
-            raise VerificationError(
-                f"the h.264 encode of {src} decodes to {passes.n_decoded} frames, the source has {count}"
-            )
         out_info = _check_file(tmp, src, settings, count, passes.digest)
         width, height = out_info.width, out_info.height
         if (width, height) != (info.width, info.height):

@@ -16,9 +16,9 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.io.ffmpeg import FFmpegError, ffmpeg_stdout, run_ffmpeg
+from pipeline.io.ffmpeg import FFmpegError, run_ffmpeg_output
 
-__all__ = ["PACKET_DIGEST_OPTIONS", "ContainerInfo", "avi_header_frames", "packet_digest", "probe_container"]
+__all__ = ["PACKET_DIGEST_OPTIONS", "ContainerInfo", "avi_header_frames", "packet_digest", "probe_container", "streamhash_digest"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,9 @@ class ContainerInfo:
         How many frames ``header_frames`` may differ from ``n_packets`` by rounding alone:
         0 for AVI (exact count), otherwise the rounding of the duration (10 ms in ffmpeg's
         summary line, 1 ns in a Matroska ``DURATION`` tag) plus one frame.
+    packet_digest : str or None
+        Hexadecimal SHA-256 of the stream's packets (:data:`PACKET_DIGEST_OPTIONS`), when
+        asked for (``probe_container(..., digest=True)``), else None.
     """
 
     n_packets: int
@@ -52,6 +55,7 @@ class ContainerInfo:
     codec: str
     header_frames: int | None
     header_tolerance: int
+    packet_digest: str | None = None
 
     @property
     def truncated(self) -> bool:
@@ -59,6 +63,18 @@ class ContainerInfo:
         if self.header_frames is None:
             return False
         return abs(self.header_frames - self.n_packets) > self.header_tolerance
+
+
+#: ffmpeg output options (ffmpeg-python keyword form) that digest a video stream's packets:
+#: SHA-256 over every packet's bytes in order, with the stream's decoder configuration
+#: (extradata, e.g. h.264's SPS/PPS) prepended to each keyframe by the ``dump_extra``
+#: bitstream filter. Timestamps and the container's own framing are not included, so the
+#: same packets stored in MP4 and in Matroska (which both frame h.264 the same way,
+#: length-prefixed with an ``avcC`` configuration) give the same digest.
+PACKET_DIGEST_OPTIONS: dict[str, str] = {"c": "copy", "bsf:v": "dump_extra", "format": "streamhash", "hash": "sha256"}
+
+
+_DIGEST_ARGS = [a for k, v in PACKET_DIGEST_OPTIONS.items() for a in ("-f" if k == "format" else f"-{k}", v)]
 
 
 _STREAM_RE = re.compile(r"Stream #0:(\d+).*?: Video: (\w+).*?, (\d{2,5})x(\d{2,5})")
@@ -107,13 +123,15 @@ def avi_header_frames(path: Path | str) -> int | None:
         pos += 4
 
 
-def probe_container(path: Path | str) -> ContainerInfo:
+def probe_container(path: Path | str, *, digest: bool = False) -> ContainerInfo:
     """Demux a video file without decoding: packets present, size, rate and header length.
 
     Parameters
     ----------
     path : path
         Video file.
+    digest : bool
+        Also digest the packets in the same demux pass (``ContainerInfo.packet_digest``).
 
     Raises
     ------
@@ -125,10 +143,8 @@ def probe_container(path: Path | str) -> ContainerInfo:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"video file not found: {path}")
-    err = run_ffmpeg(
-        ["-v", "info", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"],
-        path=path,
-    )
+    output = _DIGEST_ARGS if digest else ["-c", "copy", "-f", "null"]
+    out, err = run_ffmpeg_output(["-v", "info", "-i", str(path), "-map", "0:v:0", *output, "-"], path=path)
     stream = _STREAM_RE.search(err)
     if stream is None:
         raise FFmpegError(f"no video stream found in {path}")
@@ -154,37 +170,23 @@ def probe_container(path: Path | str) -> ContainerInfo:
         elif summary is not None:
             header_frames = round(_seconds(summary) * fps)
             tolerance = int(0.01 * fps) + 1
-    return ContainerInfo(n_packets, fps, width, height, codec, header_frames, tolerance)
+    sha = streamhash_digest(out) if digest else None
+    if digest and sha is None:
+        raise FFmpegError(f"no packet digest for {path}: ffmpeg wrote {out[:200]!r}")
+    return ContainerInfo(n_packets, fps, width, height, codec, header_frames, tolerance, sha)
 
 
-#: ffmpeg output options (ffmpeg-python keyword form) that digest a video stream's packets:
-#: SHA-256 over every packet's bytes in order, with the stream's decoder configuration
-#: (extradata, e.g. h.264's SPS/PPS) prepended to each keyframe by the ``dump_extra``
-#: bitstream filter. Timestamps and the container's own framing are not included, so the
-#: same packets stored in MP4 and in Matroska (which both frame h.264 the same way,
-#: length-prefixed with an ``avcC`` configuration) give the same digest.
-PACKET_DIGEST_OPTIONS: dict[str, str] = {"c": "copy", "bsf:v": "dump_extra", "format": "streamhash", "hash": "sha256"}
+def streamhash_digest(output: bytes) -> str | None:
+    """The hexadecimal SHA-256 in the output of :data:`PACKET_DIGEST_OPTIONS` (one stream),
+    or None if there is none."""
+    m = re.search(rb"=([0-9a-fA-F]{64})\s*$", output)
+    return None if m is None else m.group(1).decode().lower()
 
 
 def packet_digest(path: Path | str) -> str:
     """Digest of the first video stream's packets in ``path`` (demuxed, not decoded).
 
     See :data:`PACKET_DIGEST_OPTIONS`; equal digests mean a decoder receives the same bytes,
-    whatever the container. Returns the hexadecimal SHA-256.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the file does not exist.
-    FFmpegError
-        If ffmpeg cannot read it; names the file.
+    whatever the container. Returns the hexadecimal SHA-256. Errors as :func:`probe_container`.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"video file not found: {path}")
-    options = [a for k, v in PACKET_DIGEST_OPTIONS.items() for a in ("-f" if k == "format" else f"-{k}", v)]
-    out = ffmpeg_stdout(["-v", "error", "-i", str(path), "-map", "0:v:0", *options, "-"], path=path)
-    m = re.search(rb"=([0-9a-fA-F]{64})\s*$", out)
-    if m is None:
-        raise FFmpegError(f"no packet digest for {path}: ffmpeg wrote {out[:200]!r}")
-    return m.group(1).decode().lower()
+    return probe_container(path, digest=True).packet_digest

@@ -53,10 +53,10 @@ def run_ffmpeg(args: list[str], *, path: Path | str | None = None, input: bytes 
     return _run(args, path=path, input=input)[1]
 
 
-def ffmpeg_stdout(args: list[str], *, path: Path | str | None = None) -> bytes:
-    """Run ffmpeg with ``args`` (an output to ``-`` or ``pipe:1``) and return what it writes
-    to stdout; errors as :func:`run_ffmpeg`."""
-    return _run(args, path=path, input=None)[0]
+def run_ffmpeg_output(args: list[str], *, path: Path | str | None = None) -> tuple[bytes, str]:
+    """Run ffmpeg with ``args`` (an output to ``-`` or ``pipe:1``) and return (what it wrote
+    to stdout, its stderr text); errors as :func:`run_ffmpeg`."""
+    return _run(args, path=path, input=None)
 
 
 def _run(args: list[str], *, path: Path | str | None, input: bytes | None) -> tuple[bytes, str]:
