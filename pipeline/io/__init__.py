@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -37,3 +40,28 @@ def atomic_write(path: Path, write: Callable[[str], object]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, *, waiting: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path``; say on stderr when another process holds it.
+
+    Parameters
+    ----------
+    path : Path
+        The lock file (created if missing, never removed: removing it would let a third
+        process lock a new file while the second still waits on the old one).
+    waiting : str
+        What is being waited for, for the message ("waiting for <waiting> ...").
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for {waiting} (another process holds {path}) ...", file=sys.stderr, flush=True)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
