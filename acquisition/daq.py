@@ -52,13 +52,12 @@ import numpy as np
 from acquisition.simulator import SceneTruth, simulate_trial_onsets
 from pipeline.io.daq import (  # noqa: F401  (re-exported: the DAQ file format lives in pipeline.io)
     BPOD_CAMERA_CHANNEL,
-    BPOD_SYNC,
     BPOD_TRIAL_CHANNEL,
     FPGA_SYNC,
-    TRIAL_INTERVALS,
     DaqFiles,
     SyncArrays,
     load_daq_files,
+    write_bpod_task_data,
     write_sync,
 )
 from pipeline.io.framedata import encode_camera_timestamp
@@ -590,21 +589,17 @@ def simulate_daq(
 
 
 def write_daq_files(daq: SimulatedDaq, session_dir: Path | str) -> list[Path]:
-    """Write the session's DAQ files in IBL's names; returns the paths written.
+    """Write the session's DAQ files as IBL's rigs do; returns the paths written.
 
     ``raw_ephys_data/_spikeglx_sync.{times,channels,polarities}.npy`` (ephys rigs, FPGA
-    clock), ``raw_behavior_data/_iblrig_bpod.sync.{times,channels,polarities}.npy`` and
-    ``raw_behavior_data/_iblrig_trials.intervals.npy`` (Bpod clock).
+    clock) and ``raw_behavior_data/_iblrig_taskData.raw.jsonable`` (the Bpod's trials with
+    the camera's ``Port1In``/``Port1Out`` events, Bpod clock).
     """
     session_dir = Path(session_dir)
     paths: list[Path] = []
     if daq.rig_type != "training":
         paths += write_sync(session_dir / RAW_EPHYS_DIR, FPGA_SYNC, daq.fpga_sync)
-    behavior = session_dir / RAW_BEHAVIOR_DIR
-    paths += write_sync(behavior, BPOD_SYNC, daq.bpod_sync)
-    path = behavior / TRIAL_INTERVALS
-    np.save(path, np.asarray(daq.trial_intervals_bpod_s, np.float64).reshape(-1, 2))
-    paths.append(path)
+    paths.append(write_bpod_task_data(session_dir / RAW_BEHAVIOR_DIR, daq.bpod_sync, daq.trial_intervals_bpod_s))
     return paths
 
 

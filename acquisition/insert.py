@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from acquisition.session import SESSION_FILE, SessionRecording, read_session_folder
+from pipeline.io.iblrig import TASK_SETTINGS, read_task_settings
+from pipeline.layout import RAW_BEHAVIOR_DIR
 
 
 def insert_recorded_session(folder: Path | str, *, rig_type: str | None = None, start_time=None) -> dict:
@@ -12,16 +14,19 @@ def insert_recorded_session(folder: Path | str, *, rig_type: str | None = None, 
 
     A folder written by :func:`acquisition.session.record_session` (it has ``session.json``)
     must be complete: an interrupted or half-copied recording has no completion marker
-    and is refused. A folder made by other software (IBL's rigs: no ``session.json``) is
-    registered from its path, with ``rig_type`` and ``start_time`` given by the caller.
+    and is refused. A folder as IBL's rigs write it is registered from its
+    ``raw_behavior_data/_iblrig_taskSettings.raw.json`` (subject, date, number, start time,
+    and the rig type from the protocol or board; ``rig_type`` and ``start_time`` override).
+    A folder with neither needs both ``rig_type`` and ``start_time``.
 
     Raises
     ------
     acquisition.session.IncompleteSessionError
         If the recording is not complete (the message names the missing marker).
     ValueError
-        If ``rig_type`` is missing for a folder without ``session.json``, a camera label is
-        unknown, or the session is already in the table.
+        If the rig type is neither given nor readable, the task settings lack a key or
+        disagree with the folder's path, a camera label is unknown, or the session is
+        already in the table.
     """
     from schemas.session import insert_session
 
@@ -34,8 +39,31 @@ def insert_recorded_session(folder: Path | str, *, rig_type: str | None = None, 
             folder, rig_type=info.rig_type, start_time=info.start_time, session_uuid=info.uuid,
             subject=info.subject, date=info.date, number=info.number,
         )  # fmt: skip
+    settings_path = folder / RAW_BEHAVIOR_DIR / TASK_SETTINGS
+    if settings_path.is_file():
+        task = read_task_settings(settings_path)
+        named = (folder.parent.parent.name, folder.parent.name, folder.name)
+        said = (task.subject, task.date.isoformat(), f"{task.number:03d}")
+        if named != said:
+            raise ValueError(
+                f"{settings_path} describes session {'/'.join(said)} but the folder is {'/'.join(named)}: "
+                "rename the folder or fix the settings"
+            )
+        rig = rig_type or task.rig_type
+        if rig is None:
+            raise ValueError(
+                f"{settings_path}: neither its protocol {task.protocol!r} nor its board {task.board!r} "
+                "says the rig type: give it (--rig training or --rig ephys)"
+            )
+        return insert_session(
+            folder, rig_type=rig, start_time=start_time or task.start_time,
+            subject=task.subject, date=task.date, number=task.number,
+        )  # fmt: skip
     if rig_type is None or start_time is None:
-        raise ValueError(f"{folder} has no {SESSION_FILE}: give the rig type and start time to register it")
+        raise ValueError(
+            f"{folder} has neither {SESSION_FILE} nor {settings_path.relative_to(folder)} "
+            f"(looked for {settings_path}): give the rig type and start time to register it"
+        )
     return insert_session(folder, rig_type=rig_type, start_time=start_time)
 
 

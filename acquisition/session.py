@@ -6,7 +6,7 @@
     raw_video_data/_iblrig_<label>Camera.raw.avi         FFV1, grey (acquisition.recorder)
     raw_video_data/_iblrig_<label>Camera.frameData.bin   IBL per-frame metadata
     raw_ephys_data/_spikeglx_sync.*.npy                  simulated backend, ephys rigs
-    raw_behavior_data/_iblrig_bpod.sync.*.npy, _iblrig_trials.intervals.npy   (simulated)
+    raw_behavior_data/_iblrig_taskData.raw.jsonable, _iblrig_taskSettings.raw.json   Bpod (simulated)
     simulation_truth/                                    simulated backend: ground truth
     session.json                                         session description (below)
     raw_video_data/recording.complete                    completion marker, written LAST
@@ -42,7 +42,8 @@ import numpy as np
 
 from acquisition.cameras import BACKENDS, Camera, CameraConfig, open_camera, scaled_size
 from acquisition.recorder import RecordingError, RecordingResult, record
-from pipeline.layout import RAW_VIDEO_DIR, session_folder
+from pipeline.io.iblrig import TASK_SETTINGS, board_name, write_task_settings
+from pipeline.layout import RAW_BEHAVIOR_DIR, RAW_VIDEO_DIR, session_folder
 from pipeline.rigs import RIG_TYPES, camera_settings, rig_cameras
 
 __all__ = [
@@ -509,6 +510,12 @@ def record_session(
             from acquisition.daq import save_truth, write_daq_files
 
             daq_files = write_daq_files(daq, folder)
+            # the simulated rig's iblrig: the task settings IBL's rigs write beside the Bpod data
+            daq_files.append(write_task_settings(
+                folder / RAW_BEHAVIOR_DIR / TASK_SETTINGS, subject=subject, date=date,
+                number=number, start_time=start_time, board=board_name(rig_type),
+                protocol="_iblrig_tasks_ephysChoiceWorld" if rig_type == "ephys" else "_iblrig_tasks_trainingChoiceWorld",
+            ))  # fmt: skip
             scene_truth = {
                 label: scenes[label].truth(daq.cameras[label].frame_times_s) for label in labels
             }

@@ -52,7 +52,13 @@ def _session(duration_s: float = 3600.0, drop_rate: float = 0.001, seed: int = 0
 def _write_session(s: dict, folder: Path) -> None:
     """Write the session's inputs as a session folder would hold them: the FPGA sync files
     (camera channels and the Bpod channel) and one ``frameData.bin`` per camera."""
-    from pipeline.io.daq import FPGA_SYNC, SyncArrays, write_sync
+    from pipeline.io.daq import (
+        BPOD_TRIAL_CHANNEL,
+        FPGA_SYNC,
+        SyncArrays,
+        write_bpod_task_data,
+        write_sync,
+    )
     from pipeline.io.framedata import FrameData, write_framedata
     from pipeline.rigs import FPGA_CHANNELS
 
@@ -65,8 +71,8 @@ def _write_session(s: dict, folder: Path) -> None:
             FrameData(np.zeros(n), cam["camera_timestamps"].astype(np.float64), cam["counter"], cam["gpio"]),
         )
     write_sync(folder / RAW_EPHYS_DIR, FPGA_SYNC, SyncArrays.from_edges(parts))
-    write_sync(folder / RAW_BEHAVIOR_DIR, "_iblrig_bpod.sync", SyncArrays.from_edges([(s["onsets"], 1, 1)]))
-    np.save(folder / RAW_BEHAVIOR_DIR / "_iblrig_trials.intervals.npy", np.column_stack([s["onsets"], s["onsets"] + 2]))
+    trial_ttl = SyncArrays.from_edges([(s["onsets"], BPOD_TRIAL_CHANNEL, 1), (s["onsets"] + 1e-4, BPOD_TRIAL_CHANNEL, -1)])
+    write_bpod_task_data(folder / RAW_BEHAVIOR_DIR, trial_ttl, np.column_stack([s["onsets"], s["onsets"] + 2]))
 
 
 def _load_inputs(folder: Path) -> list:

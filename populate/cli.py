@@ -128,10 +128,10 @@ def db_status() -> None:
 @session_app.command("insert")
 def session_insert(
     folder: Annotated[Path, typer.Argument(help="Session folder <subject>/<date>/<number> under the data root.")],
-    rig: Annotated[str | None, typer.Option(help="Rig type (training or ephys); read from session.json when the folder has one.")] = None,
-    start_time: Annotated[str | None, typer.Option(help="Start time, ISO format, for folders without session.json.")] = None,
+    rig: Annotated[str | None, typer.Option(help="Rig type (training or ephys); read from session.json or raw_behavior_data/_iblrig_taskSettings.raw.json (which this overrides) when the folder has one.")] = None,
+    start_time: Annotated[str | None, typer.Option(help="Start time, ISO format, for folders with neither session.json nor task settings.")] = None,
 ) -> None:
-    """Register a session folder that already exists as a Session row."""
+    """Register a session folder that already exists as a Session row (from its session.json or IBL's task settings)."""
     _activate()
     from acquisition.insert import insert_recorded_session
     from pipeline.layout import DataRootError

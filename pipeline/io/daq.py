@@ -1,12 +1,12 @@
-"""DAQ sync files in IBL's format (one row per edge) and the Bpod trial intervals.
+"""A session's DAQ files as IBL's rigs write them.
 
 ``raw_ephys_data/_spikeglx_sync.{times,channels,polarities}.npy``: the ephys FPGA's edges
-(seconds on the FPGA clock; channel numbers as :data:`pipeline.rigs.FPGA_CHANNELS`;
-polarity +1 rising, -1 falling). ``raw_behavior_data/_iblrig_bpod.sync.*``: the Bpod's
-edges in the same format on the Bpod clock (channel :data:`BPOD_CAMERA_CHANNEL`: camera
-TTL, recorded only within trials; :data:`BPOD_TRIAL_CHANNEL`: trial onsets).
-``raw_behavior_data/_iblrig_trials.intervals.npy``: ``(m, 2)`` trial start and end, Bpod
-clock.
+(seconds on the FPGA clock; channel numbers as the rig's wiring says; polarity +1 rising,
+-1 falling). ``raw_behavior_data/_iblrig_taskData.raw.jsonable``: the Bpod's trials
+(:mod:`pipeline.io.iblrig`), read into the same edge format on the Bpod clock (seconds
+from Bpod start): channel :data:`BPOD_CAMERA_CHANNEL` holds the camera TTL (``Port1In``
+rising, ``Port1Out`` falling; recorded only within trials), :data:`BPOD_TRIAL_CHANNEL`
+each trial's start TTL (its ``trial_start`` state).
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.io.iblrig import TASK_DATA, BpodData, read_task_data, write_task_data
 from pipeline.layout import RAW_BEHAVIOR_DIR, RAW_EPHYS_DIR
 
-#: Bpod sync channels.
+#: Channels of the Bpod's edges in :attr:`DaqFiles.bpod_sync` (read from the jsonable).
 BPOD_CAMERA_CHANNEL = 0
 BPOD_TRIAL_CHANNEL = 1
 FPGA_SYNC = "_spikeglx_sync"
-BPOD_SYNC = "_iblrig_bpod.sync"
-TRIAL_INTERVALS = "_iblrig_trials.intervals.npy"
 
 
 @dataclass(frozen=True)
@@ -78,14 +77,36 @@ class DaqFiles:
     fpga_sync : SyncArrays or None
         ``raw_ephys_data/_spikeglx_sync.*`` (None when the session has none: training rig).
     bpod_sync : SyncArrays
-        ``raw_behavior_data/_iblrig_bpod.sync.*``, Bpod clock.
+        The camera TTL and trial-start TTL of ``raw_behavior_data/_iblrig_taskData.raw.jsonable``
+        as edges, Bpod clock.
     trial_intervals_bpod_s : (m, 2) float64
-        ``raw_behavior_data/_iblrig_trials.intervals.npy``, Bpod clock.
+        Trial start and end from the same file, Bpod clock.
+    bpod_trials_without_camera : list of int
+        Trials (1-based) in which the Bpod saw no camera pulse: skipped for the camera TTL.
     """
 
     fpga_sync: SyncArrays | None
     bpod_sync: SyncArrays
     trial_intervals_bpod_s: np.ndarray
+    bpod_trials_without_camera: list[int]
+
+
+def bpod_sync_arrays(bpod: BpodData) -> SyncArrays:
+    """The Bpod's camera and trial-start TTLs as edges (channels as :data:`BPOD_CAMERA_CHANNEL`)."""
+    return SyncArrays.from_edges([
+        (bpod.camera_rises_s, BPOD_CAMERA_CHANNEL, 1), (bpod.camera_falls_s, BPOD_CAMERA_CHANNEL, -1),
+        (bpod.trial_start_ttl_s[:, 0], BPOD_TRIAL_CHANNEL, 1), (bpod.trial_start_ttl_s[:, 1], BPOD_TRIAL_CHANNEL, -1),
+    ])  # fmt: skip
+
+
+def write_bpod_task_data(folder: Path, bpod_sync: SyncArrays, trial_intervals_s: np.ndarray) -> Path:
+    """Write Bpod edges and trials (Bpod clock) as ``_iblrig_taskData.raw.jsonable`` in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ttl = np.column_stack([bpod_sync.edges(BPOD_TRIAL_CHANNEL, 1), bpod_sync.edges(BPOD_TRIAL_CHANNEL, -1)])
+    return write_task_data(
+        folder / TASK_DATA, trial_intervals_s, ttl,
+        bpod_sync.edges(BPOD_CAMERA_CHANNEL, 1), bpod_sync.edges(BPOD_CAMERA_CHANNEL, -1),
+    )  # fmt: skip
 
 
 def write_sync(folder: Path, stem: str, sync: SyncArrays) -> list[Path]:
@@ -119,25 +140,24 @@ def read_sync(folder: Path, stem: str) -> SyncArrays:
 
 
 def load_daq_files(session_dir: Path | str) -> DaqFiles:
-    """Read the files :func:`write_daq_files` writes.
+    """Read a session's FPGA sync (if any) and its Bpod task data.
 
     Raises
     ------
     FileNotFoundError
-        If the session folder, the Bpod sync files or the trial intervals are missing
-        (the FPGA sync is optional: None when ``raw_ephys_data`` has none).
+        If the session folder or ``raw_behavior_data/_iblrig_taskData.raw.jsonable`` is
+        missing (the FPGA sync is optional: None when ``raw_ephys_data`` has none).
     ValueError
-        If a sync file set has arrays of different lengths.
+        If a sync file set has arrays of different lengths, or the task data is malformed
+        (the message names the file and the trial).
     """
     session_dir = Path(session_dir)
     if not session_dir.is_dir():
         raise FileNotFoundError(f"session folder not found: {session_dir}")
     ephys = session_dir / RAW_EPHYS_DIR
     fpga = read_sync(ephys, FPGA_SYNC) if (ephys / f"{FPGA_SYNC}.times.npy").is_file() else None
-    behavior = session_dir / RAW_BEHAVIOR_DIR
-    bpod = read_sync(behavior, BPOD_SYNC)
-    path = behavior / TRIAL_INTERVALS
-    if not path.is_file():
-        raise FileNotFoundError(f"trial intervals file not found: {path}")
-    intervals = np.load(path).astype(np.float64).reshape(-1, 2)
-    return DaqFiles(fpga_sync=fpga, bpod_sync=bpod, trial_intervals_bpod_s=intervals)
+    bpod = read_task_data(session_dir / RAW_BEHAVIOR_DIR / TASK_DATA)
+    return DaqFiles(
+        fpga_sync=fpga, bpod_sync=bpod_sync_arrays(bpod), trial_intervals_bpod_s=bpod.trial_intervals_s,
+        bpod_trials_without_camera=bpod.trials_without_camera,
+    )  # fmt: skip

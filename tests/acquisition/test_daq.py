@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -210,16 +212,25 @@ def test_daq_files_round_trip(tmp_path, ephys):
     paths = write_daq_files(ephys, tmp_path)
     names = sorted(p.relative_to(tmp_path).as_posix() for p in paths)
     assert "raw_ephys_data/_spikeglx_sync.times.npy" in names
-    assert "raw_behavior_data/_iblrig_bpod.sync.polarities.npy" in names
-    assert "raw_behavior_data/_iblrig_trials.intervals.npy" in names
+    assert "raw_behavior_data/_iblrig_taskData.raw.jsonable" in names
+    assert not (tmp_path / "raw_behavior_data/_iblrig_bpod.sync.times.npy").exists()  # no private format
     files = load_daq_files(tmp_path)
-    for got, want in ((files.fpga_sync, ephys.fpga_sync), (files.bpod_sync, ephys.bpod_sync)):
-        np.testing.assert_array_equal(got.times, want.times)
-        np.testing.assert_array_equal(got.channels, want.channels)
-        np.testing.assert_array_equal(got.polarities, want.polarities)
-    np.testing.assert_array_equal(files.trial_intervals_bpod_s, ephys.trial_intervals_bpod_s)
-    (tmp_path / "raw_behavior_data/_iblrig_bpod.sync.channels.npy").unlink()
+    np.testing.assert_array_equal(files.fpga_sync.times, ephys.fpga_sync.times)
+    np.testing.assert_array_equal(files.fpga_sync.channels, ephys.fpga_sync.channels)
+    # the Bpod's times go through the jsonable's trial-relative times: equal to 1 ns
+    got, want = files.bpod_sync, ephys.bpod_sync
+    assert len(got) == len(want)
+    for channel in (BPOD_CAMERA_CHANNEL, BPOD_TRIAL_CHANNEL):
+        for polarity in (1, -1):
+            np.testing.assert_allclose(got.edges(channel, polarity), want.edges(channel, polarity), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(files.trial_intervals_bpod_s, ephys.trial_intervals_bpod_s, rtol=0, atol=1e-9)
+    (tmp_path / "raw_ephys_data/_spikeglx_sync.channels.npy").unlink()
     with pytest.raises(FileNotFoundError, match="channels"):
+        load_daq_files(tmp_path)
+    shutil.rmtree(tmp_path / "raw_ephys_data")
+    assert load_daq_files(tmp_path).fpga_sync is None
+    (tmp_path / "raw_behavior_data/_iblrig_taskData.raw.jsonable").unlink()
+    with pytest.raises(FileNotFoundError, match="_iblrig_taskData.raw.jsonable"):
         load_daq_files(tmp_path)
 
 

@@ -46,7 +46,7 @@ def test_simulated_session_has_the_ibl_layout(ephys_session):
     assert sorted(videos) == ["body", "left", "right"]
     for name in ("times", "channels", "polarities"):
         assert (rec.folder / f"raw_ephys_data/_spikeglx_sync.{name}.npy").is_file()
-        assert (rec.folder / f"raw_behavior_data/_iblrig_bpod.sync.{name}.npy").is_file()
+    assert (rec.folder / "raw_behavior_data/_iblrig_taskData.raw.jsonable").is_file()
     assert load_daq_files(rec.folder).fpga_sync is not None
     desc = json.loads((rec.folder / "session.json").read_text())
     assert (desc["subject"], desc["date"], desc["number"], desc["rig_type"]) == (
