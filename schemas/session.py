@@ -17,7 +17,7 @@ import datajoint as dj
 import numpy as np
 
 from pipeline import layout, rigs
-from pipeline.io.framedata import read_framedata
+from pipeline.io.framedata import legacy_paths, read_framedata, read_legacy_framedata
 from pipeline.io.video import probe_video
 from schemas import config
 
@@ -183,14 +183,14 @@ class CameraRecording(dj.Imported):
             )
         video = videos[label]
         info = probe_video(video)
-        frame_data = None
         fd_path = video.parent / layout.framedata_name(label)
-        if fd_path.exists():
-            frame_data = read_framedata(fd_path).to_array()
+        # frameData.bin, else the three older files (iblrig < 7), else none: counter-less timing
+        frame_data = read_framedata(fd_path) if fd_path.exists() else read_legacy_framedata(video.parent, label)
+        if frame_data is not None:
+            frame_data = frame_data.to_array()
             if len(frame_data) != info.n_frames:
-                raise ValueError(
-                    f"{fd_path} has {len(frame_data)} frames but {video} has {info.n_frames}"
-                )
+                source = fd_path if fd_path.exists() else legacy_paths(video.parent, label)["frame_counter.bin"]
+                raise ValueError(f"{source} has {len(frame_data)} frames but {video} has {info.n_frames}")
         row = dict(
             key,
             raw_video_path=layout.to_relative(root, video),

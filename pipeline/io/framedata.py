@@ -118,3 +118,65 @@ def unwrap_camera_timestamps(raw: np.ndarray) -> np.ndarray:
 def gpio_pin_state(gpio: np.ndarray, pin: int) -> np.ndarray:
     """Boolean state of GPIO ``pin`` (0-3) per frame, from the raw register's bits 28-31."""
     return (np.asarray(gpio, dtype=np.int64) >> (28 + pin)) & 1 == 1
+
+
+#: The older per-camera metadata files IBL's rigs wrote before ``frameData.bin``
+#: (iblrig < 7): one float64 per frame each, and a text file of "<ISO time> <camera timestamp>".
+LEGACY_FILES = ("GPIO.bin", "frame_counter.bin", "timestamps.ssv")
+
+
+def legacy_paths(video_dir: Path | str, label: str) -> dict[str, Path]:
+    """``_iblrig_<label>Camera.{GPIO.bin,frame_counter.bin,timestamps.ssv}`` in ``video_dir``."""
+    return {name: Path(video_dir) / f"_iblrig_{label}Camera.{name}" for name in LEGACY_FILES}
+
+
+def read_legacy_framedata(video_dir: Path | str, label: str) -> FrameData | None:
+    """Per-frame metadata from the three older files, as one :class:`FrameData`; None if none exist.
+
+    ``frame_counter.bin`` and ``GPIO.bin`` hold one float64 per frame (the embedded count and
+    the raw GPIO register); ``timestamps.ssv`` one line per frame with the acquisition
+    computer's ISO time and the camera's raw timestamp, in either order (as ibllib's
+    ``load_camera_ssv_times`` reads it). Computer times become POSIX seconds of the
+    computer's local time (the offset is dropped, as numpy does).
+
+    Raises
+    ------
+    FileNotFoundError
+        If some of the three files exist but not all (the message names the missing ones).
+    ValueError
+        If the files disagree on the number of frames, or a line of the ``.ssv`` does not
+        parse (the message names the file and the line).
+    """
+    paths = legacy_paths(video_dir, label)
+    present = {name: p for name, p in paths.items() if p.is_file()}
+    if not present:
+        return None
+    if len(present) < len(paths):
+        missing = [str(p) for name, p in paths.items() if name not in present]
+        raise FileNotFoundError(f"camera metadata of the {label} camera is incomplete: missing {', '.join(missing)}")
+    counter = np.fromfile(paths["frame_counter.bin"], dtype="<f8")
+    gpio = np.fromfile(paths["GPIO.bin"], dtype="<f8")
+    computer, camera = [], []
+    with open(paths["timestamps.ssv"]) as f:
+        for number, line in enumerate(f, start=1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) != 2:
+                raise ValueError(f"{paths['timestamps.ssv']}, line {number}: expected '<time> <camera timestamp>', got {line.strip()!r}")
+            stamp, iso = (fields[0], fields[1]) if fields[0].isdigit() else (fields[1], fields[0])
+            try:
+                camera.append(int(stamp))
+                computer.append(np.datetime64(iso[:26] if "T" in iso else iso, "us").astype(np.int64) / 1e6)
+            except ValueError as exc:
+                raise ValueError(f"{paths['timestamps.ssv']}, line {number}: {exc}") from None
+    sizes = {"frame_counter.bin": len(counter), "GPIO.bin": len(gpio), "timestamps.ssv": len(camera)}
+    if len(set(sizes.values())) != 1:
+        raise ValueError(
+            f"camera metadata files of the {label} camera disagree on the number of frames: "
+            + ", ".join(f"{paths[name]} has {n}" for name, n in sizes.items())
+        )
+    return FrameData(
+        computer_time=np.asarray(computer, np.float64), camera_timestamp=np.asarray(camera, np.float64),
+        frame_counter=counter.astype(np.int64), gpio=gpio.astype(np.uint32).astype(np.int64),
+    )  # fmt: skip

@@ -128,3 +128,43 @@ def test_written_files_read_back(tmp_path):
                                board="_iblrig_simulated_behavior_0", protocol="_iblrig_tasks_trainingChoiceWorld")  # fmt: skip
     s = read_task_settings(path)
     assert (s.subject, s.number, s.start_time, s.rig_type) == ("m1", 2, start, "training")
+
+
+LEGACY = Path(__file__).resolve().parents[1] / "data" / "iblrig" / "session_ephys" / "raw_video_data"
+
+
+def _legacy_copy(tmp_path: Path, n_lines: int | None = 510) -> Path:
+    for p in LEGACY.iterdir():
+        shutil.copy(p, tmp_path / p.name)
+    if n_lines is not None:
+        ssv = tmp_path / "_iblrig_bodyCamera.timestamps.ssv"
+        ssv.write_text("".join(ssv.read_text().splitlines(keepends=True)[:n_lines]))
+    return tmp_path
+
+
+def test_real_legacy_camera_files(tmp_path):
+    from pipeline.io.framedata import read_legacy_framedata, unwrap_camera_timestamps
+
+    # as ibllib keeps them, the .ssv is longer than the two .bin files: refused, naming all three
+    with pytest.raises(ValueError, match=r"frame_counter.bin has 510.*GPIO.bin has 510.*timestamps.ssv has 6001"):
+        read_legacy_framedata(LEGACY, "body")
+    fd = read_legacy_framedata(_legacy_copy(tmp_path), "body")
+    assert len(fd) == 510 and fd.frame_counter[0] == 16696704 and np.all(np.diff(fd.frame_counter) == 1)
+    assert set(np.unique(fd.gpio >> 28)) <= set(range(16)) and np.any(fd.gpio)
+    # the body camera runs at 30 Hz: both clocks agree on it
+    assert np.median(np.diff(unwrap_camera_timestamps(fd.camera_timestamp))) == pytest.approx(1 / 30, rel=0.02)
+    assert np.median(np.diff(fd.computer_time)) == pytest.approx(1 / 30, rel=0.02)
+    assert read_legacy_framedata(tmp_path / "nothing-here", "body") is None
+
+
+def test_incomplete_legacy_camera_files_name_the_missing_one(tmp_path):
+    from pipeline.io.framedata import read_legacy_framedata
+
+    (_legacy_copy(tmp_path) / "_iblrig_bodyCamera.GPIO.bin").unlink()
+    with pytest.raises(FileNotFoundError, match=r"missing .*_iblrig_bodyCamera.GPIO.bin"):
+        read_legacy_framedata(tmp_path, "body")
+    ssv = _legacy_copy(tmp_path) / "_iblrig_bodyCamera.timestamps.ssv"
+    lines = ssv.read_text().splitlines(keepends=True)
+    ssv.write_text("".join(lines[:9] + ["garbage\n"] + lines[10:]))
+    with pytest.raises(ValueError, match=r"timestamps.ssv, line 10"):
+        read_legacy_framedata(tmp_path, "body")

@@ -108,3 +108,29 @@ def test_cli_inserts_with_no_options_and_explains_a_bare_folder(tmp_path):
     assert done.returncode == 2
     message = "".join(done.stderr.split())  # the console wraps long lines
     assert f"{bare / RAW_BEHAVIOR_DIR / TASK_SETTINGS}" in message and "givetherigtypeandstarttime" in message
+
+
+def test_older_camera_metadata_files_are_the_recordings_frame_data(db):
+    """A recording with IBL's three older metadata files (no frameData.bin) ingests them."""
+    import datetime as dt
+
+    from acquisition.insert import insert_recorded_session
+    from pipeline.io.video import write_video
+    from schemas.session import CameraRecording, frame_data_array
+
+    legacy = ROOT / "tests" / "data" / "iblrig" / "session_ephys" / RAW_VIDEO_DIR
+    folder = db.data_root / "legacy_mouse" / "2020-08-19" / "001"
+    (folder / RAW_VIDEO_DIR).mkdir(parents=True)
+    for p in legacy.iterdir():  # the real body camera's files, as the left camera of a training rig
+        text = p.read_bytes()
+        if p.suffix == ".ssv":  # ibllib keeps 6001 lines beside 510 frames: the first 510
+            text = b"".join(text.splitlines(keepends=True)[:510])
+        (folder / RAW_VIDEO_DIR / p.name.replace("body", "left")).write_bytes(text)
+    write_video(folder / RAW_VIDEO_DIR / "_iblrig_leftCamera.raw.avi", np.zeros((510, 48, 64), np.uint8), FPS)
+    key = insert_recorded_session(folder, rig_type="training", start_time=dt.datetime(2020, 8, 19, 12, 42, 57))
+    result = CameraRecording.populate(key, reserve_jobs=True, suppress_errors=True)
+    assert result["error_list"] == []
+    rec_key = {**key, "camera_label": "left"}
+    assert (CameraRecording & rec_key).fetch1("has_frame_data")
+    fd = frame_data_array(rec_key)
+    assert fd.shape == (510, 4) and fd[0, 2] == 16696704 and np.all(np.diff(fd[:, 2]) == 1)
