@@ -9,9 +9,10 @@
   counter of the next recorded frame jumps. Extra pulses with no frame at all (the DAQ
   running before the camera is armed, or after the video stops) may be added at the start
   and end; they are not counted by the frame counter.
-- **FPGA** (ephys rigs): 30 kHz sampling; each camera's TTL on its channel
-  (:data:`pipeline.rigs.FPGA_CHANNELS`: left 2, right 3, body 4) and the Bpod's trial-onset
-  pulses on channel 16, as IBL's sync arrays (``times``, ``channels``, ``polarities`` with
+- **FPGA** (ephys rigs): 30 kHz sampling; each camera's TTL, the Bpod's trial-onset pulses
+  and the audio TTL on their channels of the wiring map ``config.fpga_wiring`` (one of
+  :data:`pipeline.rigs.FPGA_WIRINGS`, ibllib's 3A and 3B maps; written beside the sync files
+  as IBL's ``*.nidq.wiring.json``), as IBL's sync arrays (``times``, ``channels``, ``polarities`` with
   +1 for rising and -1 for falling edges), edge times quantised to the sample at or after
   the edge.
 - **Bpod**: its clock is ``t_bpod = bpod_offset_s + t_fpga * (1 + bpod_drift_ppm * 1e-6)``,
@@ -19,10 +20,13 @@
   camera (channel 0: the left camera on training rigs, the right camera on ephys rigs),
   but only *within trials*: pulses between a trial's end and the next onset are lost, as
   on IBL training rigs. ``trial_intervals_bpod_s`` are the trials' ``[start, end]``.
+- **Audio**: one tone per trial, ``audio_delay_s`` after its onset (the go cue after the
+  quiescent period), high for ``gpio_high_s``; on the FPGA's ``audio`` channel and as the
+  Bpod's ``BNC2High``/``BNC2Low`` events.
 - **Per-frame metadata** of every recorded frame: frame counter, the camera's raw 32-bit
   timestamp (:func:`pipeline.io.framedata.encode_camera_timestamp` of its own clock) and
-  the GPIO register, whose pin ``gpio_pin`` (bit ``28 + pin``) is high during
-  ``gpio_high_s`` after each trial onset (the Bpod's trial signal wired to the cameras).
+  the GPIO register, whose pin ``gpio_pin`` (bit ``28 + pin``; IBL's pin 4 is 3) is high
+  while the audio TTL is (IBL wires the sound card's TTL to the cameras).
 
 The session clock of :mod:`acquisition.simulator` is the FPGA clock (on training rigs,
 which have no FPGA, it is the true time; ``fpga_sync`` is then empty).
@@ -51,6 +55,7 @@ import numpy as np
 
 from acquisition.simulator import SceneTruth, simulate_trial_onsets
 from pipeline.io.daq import (  # noqa: F401  (re-exported: the DAQ file format lives in pipeline.io)
+    BPOD_AUDIO_CHANNEL,
     BPOD_CAMERA_CHANNEL,
     BPOD_TRIAL_CHANNEL,
     FPGA_SYNC,
@@ -61,8 +66,9 @@ from pipeline.io.daq import (  # noqa: F401  (re-exported: the DAQ file format l
     write_sync,
 )
 from pipeline.io.framedata import encode_camera_timestamp
+from pipeline.io.spikeglx import write_wiring_file
 from pipeline.layout import RAW_BEHAVIOR_DIR, RAW_EPHYS_DIR
-from pipeline.rigs import FPGA_CHANNELS, RIG_TYPES, camera_settings, rig_cameras
+from pipeline.rigs import FPGA_WIRINGS, RIG_TYPES, camera_settings, camera_signal, rig_cameras
 
 __all__ = [
     "BPOD_CAMERA_CHANNEL",
@@ -83,6 +89,8 @@ __all__ = [
 
 #: Folder of the simulation's ground truth inside a session folder.
 TRUTH_DIR = "simulation_truth"
+#: The wiring file an IBL ephys rig keeps beside its NI-DAQ files.
+WIRING_FILE = "_spikeglx_ephysData_g0_t0.nidq.wiring.json"
 
 
 @dataclass(frozen=True)
@@ -129,11 +137,16 @@ class DaqConfig:
     trial_pulse_s : float
         Width of the Bpod's trial-onset pulse, s.
     gpio_pin : int
-        GPIO pin (0-3) carrying the Bpod trial signal (register bit ``28 + gpio_pin``).
+        GPIO pin (0-3) carrying the audio TTL (register bit ``28 + gpio_pin``; IBL's "pin 4"
+        is 3).
     gpio_high_s : float
-        Time the trial signal stays high after each onset, s.
+        Length of each audio tone (TTL high), s.
     gpio_base : int
-        Register value with the trial signal low (the bit of ``gpio_pin`` is cleared).
+        Register value with the audio TTL low (the bit of ``gpio_pin`` is cleared).
+    audio_delay_s : (float, float)
+        Range of the delay from a trial's onset to its tone, s.
+    fpga_wiring : str
+        The FPGA channel map (a key of :data:`pipeline.rigs.FPGA_WIRINGS`).
     frame_counter_start : int
         Frame counter of the first exposure.
     computer_latency_s : (float, float)
@@ -159,9 +172,11 @@ class DaqConfig:
     trial_duration_s: tuple[float, float] = (3.0, 8.0)
     inter_trial_gap_s: tuple[float, float] = (0.1, 0.4)
     trial_pulse_s: float = 1e-4
-    gpio_pin: int = 2
+    gpio_pin: int = 3
     gpio_high_s: float = 0.1
     gpio_base: int = 0
+    audio_delay_s: tuple[float, float] = (0.2, 0.6)
+    fpga_wiring: str = "3B"
     frame_counter_start: int = 0
     computer_latency_s: tuple[float, float] = (0.002, 0.008)
     seed: int = 0
@@ -176,7 +191,7 @@ class DaqConfig:
             out["dropped_frames"] = {
                 k: [int(i) for i in v] for k, v in out["dropped_frames"].items()
             }
-        for key in ("trial_duration_s", "inter_trial_gap_s", "computer_latency_s"):
+        for key in ("trial_duration_s", "inter_trial_gap_s", "computer_latency_s", "audio_delay_s"):
             out[key] = list(out[key])
         return out
 
@@ -184,7 +199,7 @@ class DaqConfig:
     def from_dict(cls, d: Mapping) -> DaqConfig:
         """Inverse of :meth:`to_dict`."""
         d = dict(d)
-        for key in ("trial_duration_s", "inter_trial_gap_s", "computer_latency_s"):
+        for key in ("trial_duration_s", "inter_trial_gap_s", "computer_latency_s", "audio_delay_s"):
             if key in d:
                 d[key] = tuple(d[key])
         return cls(**d)
@@ -224,7 +239,8 @@ class CameraTiming:
     sync_device : str
         ``"fpga"`` or ``"bpod"``: where the camera's TTL goes.
     sync_channel : int
-        Channel on that device.
+        Channel on that device (the FPGA's from the wiring map; the Bpod's
+        :data:`BPOD_CAMERA_CHANNEL`).
     jitter_us : float
         Configured std of the frame-to-frame interval on the DAQ, microseconds.
     exposure_us : float
@@ -298,6 +314,8 @@ class SimulatedDaq:
         Bpod clock; camera edges only within trials.
     bpod_camera : str or None
         Label of the camera whose TTL the Bpod records on channel 0.
+    audio_onsets_fpga_s : (m,) float64
+        True onsets of the audio TTL (one tone per trial), FPGA clock, s.
     """
 
     rig_type: str
@@ -314,6 +332,7 @@ class SimulatedDaq:
     fpga_sync: SyncArrays
     bpod_sync: SyncArrays
     bpod_camera: str | None = None
+    audio_onsets_fpga_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def fpga_to_bpod(self, t: np.ndarray) -> np.ndarray:
         """FPGA-clock times (s) to the Bpod clock (s), exact (no quantisation)."""
@@ -354,6 +373,11 @@ def _check_config(config: DaqConfig, duration_s: float) -> None:
         )
     if config.gpio_pin not in (0, 1, 2, 3):
         raise ValueError(f"gpio_pin must be 0-3, got {config.gpio_pin}")
+    if config.fpga_wiring not in FPGA_WIRINGS:
+        raise ValueError(f"unknown fpga_wiring {config.fpga_wiring!r}; known: {', '.join(FPGA_WIRINGS)}")
+    lo, hi = config.audio_delay_s
+    if not 0 <= lo <= hi or hi + config.gpio_high_s >= config.trial_duration_s[0] - config.inter_trial_gap_s[1]:
+        raise ValueError(f"audio_delay_s {config.audio_delay_s} plus the tone must fit in the shortest trial")
     if (
         config.camera_start_s < 0
         or config.camera_start_s + config.camera_stop_margin_s >= duration_s
@@ -369,7 +393,7 @@ def _simulate_camera(
     rig_type: str,
     duration_s: float,
     config: DaqConfig,
-    trial_onsets: np.ndarray,
+    audio_onsets: np.ndarray,
 ) -> tuple[CameraTiming, np.ndarray, np.ndarray]:
     """One camera's timing, and its true (unquantised) rising and falling edge times."""
     settings = camera_settings(rig_type, label)
@@ -432,9 +456,9 @@ def _simulate_camera(
     )
     bit = 1 << (28 + config.gpio_pin)
     base = int(config.gpio_base) & ~bit
-    if len(trial_onsets):
-        j = np.searchsorted(trial_onsets, frame_times, side="right") - 1
-        high = (j >= 0) & (frame_times - trial_onsets[np.clip(j, 0, None)] < config.gpio_high_s)
+    if len(audio_onsets):
+        j = np.searchsorted(audio_onsets, frame_times, side="right") - 1
+        high = (j >= 0) & (frame_times - audio_onsets[np.clip(j, 0, None)] < config.gpio_high_s)
     else:
         high = np.zeros(len(frame_times), bool)
     gpio = np.where(high, base | bit, base).astype(np.int64)
@@ -446,7 +470,7 @@ def _simulate_camera(
         frame_counter=counter, camera_timestamp=camera_timestamp, gpio=gpio,
         pulse_times_s=rises, frame_times_s=frame_times, pulse_fall_times_s=falls,
         computer_time_s=computer_time, sync_device=settings.sync_device,
-        sync_channel=int(settings.sync_channel),
+        sync_channel=FPGA_WIRINGS[config.fpga_wiring][camera_signal(label)] if settings.sync_device == "fpga" else BPOD_CAMERA_CHANNEL,
         jitter_us=jitter_us, exposure_us=float(settings.exposure_us),
         camera_drift_ppm=float(config.camera_drift_ppm),
         extra_pulses_start=int(config.extra_pulses_start), extra_pulses_end=int(config.extra_pulses_end),
@@ -514,8 +538,9 @@ def simulate_daq(
             raise ValueError(
                 f"trial_onsets_s must be strictly increasing within [0, {duration_s}) s ({onsets.size} onsets)"
             )
+    audio = onsets + _rng(config.seed, "audio").uniform(*config.audio_delay_s, len(onsets))
     simulated = {
-        label: _simulate_camera(label, rig_type, duration_s, config, onsets) for label in labels
+        label: _simulate_camera(label, rig_type, duration_s, config, audio) for label in labels
     }
     timings = {label: sim[0] for label, sim in simulated.items()}
 
@@ -546,7 +571,12 @@ def simulate_daq(
         fs = config.fpga_rate_hz
         rise_fpga = _quantise(onsets, fs)
         fall_fpga = np.maximum(_quantise(onsets + config.trial_pulse_s, fs), rise_fpga + 1 / fs)
-        parts = [(rise_fpga, FPGA_CHANNELS["bpod"], 1), (fall_fpga, FPGA_CHANNELS["bpod"], -1)]
+        wiring = FPGA_WIRINGS[config.fpga_wiring]
+        audio_up = _quantise(audio, fs)
+        parts = [
+            (rise_fpga, wiring["bpod"], 1), (fall_fpga, wiring["bpod"], -1),
+            (audio_up, wiring["audio"], 1), (np.maximum(_quantise(audio + config.gpio_high_s, fs), audio_up + 1 / fs), wiring["audio"], -1),
+        ]  # fmt: skip
         for tm in timings.values():
             if tm.sync_device != "fpga":
                 continue
@@ -559,7 +589,10 @@ def simulate_daq(
     # Bpod sync: trial onsets and one camera's edges within trials
     bpod_camera = "left" if rig_type == "training" else "right"
     bpod_camera = bpod_camera if bpod_camera in timings else None
-    parts = [(onsets_bpod, BPOD_TRIAL_CHANNEL, 1), (pulse_bpod, BPOD_TRIAL_CHANNEL, -1)]
+    parts = [
+        (onsets_bpod, BPOD_TRIAL_CHANNEL, 1), (pulse_bpod, BPOD_TRIAL_CHANNEL, -1),
+        (to_bpod(audio), BPOD_AUDIO_CHANNEL, 1), (to_bpod(audio + config.gpio_high_s), BPOD_AUDIO_CHANNEL, -1),
+    ]  # fmt: skip
     if bpod_camera is not None:
         _, true_rises, true_falls = simulated[bpod_camera]
         # the camera's true edges seen on the Bpod's clock
@@ -579,7 +612,7 @@ def simulate_daq(
         trial_intervals_bpod_s=intervals_bpod, trial_intervals_fpga_s=intervals_fpga,
         bpod_offset_s=float(config.bpod_offset_s), bpod_drift_ppm=float(config.bpod_drift_ppm),
         fpga_rate_hz=float(config.fpga_rate_hz), fpga_sync=fpga_sync, bpod_sync=bpod_sync,
-        bpod_camera=bpod_camera,
+        bpod_camera=bpod_camera, audio_onsets_fpga_s=audio,
     )  # fmt: skip
 
 
@@ -592,13 +625,15 @@ def write_daq_files(daq: SimulatedDaq, session_dir: Path | str) -> list[Path]:
     """Write the session's DAQ files as IBL's rigs do; returns the paths written.
 
     ``raw_ephys_data/_spikeglx_sync.{times,channels,polarities}.npy`` (ephys rigs, FPGA
-    clock) and ``raw_behavior_data/_iblrig_taskData.raw.jsonable`` (the Bpod's trials with
+    clock) with the wiring file :data:`WIRING_FILE`, and ``raw_behavior_data/_iblrig_taskData.raw.jsonable`` (the Bpod's trials with
     the camera's ``Port1In``/``Port1Out`` events, Bpod clock).
     """
     session_dir = Path(session_dir)
     paths: list[Path] = []
     if daq.rig_type != "training":
         paths += write_sync(session_dir / RAW_EPHYS_DIR, FPGA_SYNC, daq.fpga_sync)
+        wiring = daq.config.fpga_wiring
+        paths.append(write_wiring_file(session_dir / RAW_EPHYS_DIR / WIRING_FILE, wiring, FPGA_WIRINGS[wiring]))
     paths.append(write_bpod_task_data(session_dir / RAW_BEHAVIOR_DIR, daq.bpod_sync, daq.trial_intervals_bpod_s))
     return paths
 

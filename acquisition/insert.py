@@ -9,7 +9,8 @@ from pipeline.io.iblrig import TASK_SETTINGS, read_task_settings
 from pipeline.layout import RAW_BEHAVIOR_DIR
 
 
-def insert_recorded_session(folder: Path | str, *, rig_type: str | None = None, start_time=None) -> dict:
+def insert_recorded_session(folder: Path | str, *, rig_type: str | None = None, start_time=None,
+                            sync_wiring: str | None = None) -> dict:
     """Insert the ``Session`` row of a session folder; returns its key.
 
     A folder written by :func:`acquisition.session.record_session` (it has ``session.json``)
@@ -17,7 +18,9 @@ def insert_recorded_session(folder: Path | str, *, rig_type: str | None = None, 
     and is refused. A folder as IBL's rigs write it is registered from its
     ``raw_behavior_data/_iblrig_taskSettings.raw.json`` (subject, date, number, start time,
     and the rig type from the protocol or board; ``rig_type`` and ``start_time`` override).
-    A folder with neither needs both ``rig_type`` and ``start_time``.
+    A folder with neither needs both ``rig_type`` and ``start_time``. ``sync_wiring`` names
+    the FPGA channel map of an ephys session (default ``3B``; a ``*.wiring.json`` beside the
+    SpikeGLX files overrides its channels).
 
     Raises
     ------
@@ -37,7 +40,7 @@ def insert_recorded_session(folder: Path | str, *, rig_type: str | None = None, 
             raise ValueError(f"{folder / SESSION_FILE} says rig type {info.rig_type!r}, not {rig_type!r}")
         return insert_session(
             folder, rig_type=info.rig_type, start_time=info.start_time, session_uuid=info.uuid,
-            subject=info.subject, date=info.date, number=info.number,
+            subject=info.subject, date=info.date, number=info.number, sync_wiring=sync_wiring,
         )  # fmt: skip
     settings_path = folder / RAW_BEHAVIOR_DIR / TASK_SETTINGS
     if settings_path.is_file():
@@ -57,18 +60,18 @@ def insert_recorded_session(folder: Path | str, *, rig_type: str | None = None, 
             )
         return insert_session(
             folder, rig_type=rig, start_time=start_time or task.start_time,
-            subject=task.subject, date=task.date, number=task.number,
+            subject=task.subject, date=task.date, number=task.number, sync_wiring=sync_wiring,
         )  # fmt: skip
     if rig_type is None or start_time is None:
         raise ValueError(
             f"{folder} has neither {SESSION_FILE} nor {settings_path.relative_to(folder)} "
             f"(looked for {settings_path}): give the rig type and start time to register it"
         )
-    return insert_session(folder, rig_type=rig_type, start_time=start_time)
+    return insert_session(folder, rig_type=rig_type, start_time=start_time, sync_wiring=sync_wiring)
 
 
-def insert_recording(recording: SessionRecording) -> dict:
+def insert_recording(recording: SessionRecording, *, sync_wiring: str | None = None) -> dict:
     """Insert a just-recorded session; refuses an interrupted one."""
     if recording.interrupted or not recording.complete:
         raise ValueError(f"the recording in {recording.folder} was interrupted; it is not inserted")
-    return insert_recorded_session(recording.folder)
+    return insert_recorded_session(recording.folder, sync_wiring=sync_wiring)

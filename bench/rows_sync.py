@@ -60,11 +60,15 @@ def _write_session(s: dict, folder: Path) -> None:
         write_sync,
     )
     from pipeline.io.framedata import FrameData, write_framedata
-    from pipeline.rigs import FPGA_CHANNELS
+    from pipeline.rigs import FPGA_WIRINGS, camera_signal
 
-    parts = [(s["onsets"], FPGA_CHANNELS["bpod"], 1), (s["onsets"] + 0.1, FPGA_CHANNELS["bpod"], -1)]
+    ch = FPGA_WIRINGS["3B"]
+    # the cameras' GPIO follows the onsets here: the audio TTL is taken at the same times
+    parts = [(s["onsets"], ch["bpod"], 1), (s["onsets"] + 0.1, ch["bpod"], -1)]
+    parts += [(s["onsets"], ch["audio"], 1), (s["onsets"] + 0.1, ch["audio"], -1)]
     for label, cam in s["cameras"].items():
-        parts += [(cam["pulses"], FPGA_CHANNELS[label], 1), (cam["pulses"] + 0.002, FPGA_CHANNELS[label], -1)]
+        c = ch[camera_signal(label)]
+        parts += [(cam["pulses"], c, 1), (cam["pulses"] + 0.002, c, -1)]
         n = cam["counter"].size
         write_framedata(
             folder / f"{label}.frameData.bin",
@@ -86,7 +90,8 @@ def _load_inputs(folder: Path) -> list:
 def _sync_end_to_end(folder: Path) -> list:
     """Ours: load the same files and compute every camera's frame times, QC and clock fit."""
     from pipeline.io.framedata import read_framedata
-    from pipeline.rigs import camera_settings
+    from pipeline.io.spikeglx import Wiring
+    from pipeline.rigs import FPGA_WIRINGS, camera_settings
     from pipeline.sync import frame_times_for_camera
 
     params = dict(max_dropped_fraction=0.001, fps_tolerance_hz=1.0, max_extrapolated_fraction=0.01, max_jitter_factor=2.0)
@@ -94,8 +99,8 @@ def _sync_end_to_end(folder: Path) -> list:
     for label in EPHYS_CAMERAS:
         fd = read_framedata(folder / f"{label}.frameData.bin")
         c = camera_settings("ephys", label)
-        camera = dict(sync_device="fpga", sync_channel=c.sync_channel, expected_fps=c.fps, expected_jitter_us=c.jitter_us)
-        rows.append(frame_times_for_camera(folder, len(fd), fd, camera, params, f"bench {label} camera"))
+        camera = dict(camera_label=label, sync_device="fpga", expected_fps=c.fps, expected_jitter_us=c.jitter_us)
+        rows.append(frame_times_for_camera(folder, len(fd), fd, camera, params, f"bench {label} camera", Wiring(FPGA_WIRINGS["3B"], "3B")))
     return rows
 
 

@@ -39,9 +39,8 @@ class CameraSettings:
     width, height : int
         Expected resolution in pixels.
     sync_device : str
-        Where the camera's TTL goes: ``"fpga"`` or ``"bpod"``.
-    sync_channel : int
-        DAQ channel number of the camera's TTL on that device.
+        Where the camera's TTL goes: ``"fpga"`` (its channel is the session's wiring map's
+        ``<label>_camera``) or ``"bpod"`` (port 1: ``Port1In``/``Port1Out``).
     jitter_us : float
         Expected standard deviation of the frame-to-frame interval, microseconds.
     exposure_us : float
@@ -56,21 +55,47 @@ class CameraSettings:
     width: int
     height: int
     sync_device: str
-    sync_channel: int
     jitter_us: float
     exposure_us: float
     gain_db: float
 
 
-#: FPGA (ephys) sync channel numbers, as IBL's ephys rigs wire them (ibllib's
-#: ``CHMAPS['3B']['nidq']``): left camera 2, right camera 3, body camera 4, bpod 16.
-FPGA_CHANNELS: dict[str, int] = {"left": 2, "right": 3, "body": 4, "bpod": 16}
+#: ibllib's two default FPGA channel maps (``ibllib.io.extractors.ephys_fpga.CHMAPS``): which
+#: sync channel of an ephys rig's FPGA records which signal. ``3A``: the probe's own sync port
+#: (``ap``); ``3B``: the NI-DAQ (``nidq``). The cameras' GPIO pin 4 carries the ``audio`` TTL.
+#: They fill the ``SyncWiring`` lookups; a lab's own ``*.wiring.json`` beside the SpikeGLX files
+#: (:mod:`pipeline.io.spikeglx`) takes precedence over a session's map.
+FPGA_WIRINGS: dict[str, dict[str, int]] = {
+    "3A": {
+        "left_camera": 2, "right_camera": 3, "body_camera": 4, "bpod": 7, "frame2ttl": 12,
+        "rotary_encoder_0": 13, "rotary_encoder_1": 14, "audio": 15,
+    },
+    "3B": {
+        "left_camera": 0, "right_camera": 1, "body_camera": 2, "imec_sync": 3, "frame2ttl": 4,
+        "rotary_encoder_0": 5, "rotary_encoder_1": 6, "audio": 7, "bpod": 16, "laser": 17, "laser_ttl": 18,
+    },
+}  # fmt: skip
+
+#: Descriptions of :data:`FPGA_WIRINGS` (the ``SyncWiring`` lookup).
+FPGA_WIRING_DESCRIPTIONS: dict[str, str] = {
+    "3A": "Neuropixels 3A: sync on the probe's ap file (ibllib CHMAPS['3A']['ap'])",
+    "3B": "Neuropixels 3B: sync on the NI-DAQ (ibllib CHMAPS['3B']['nidq'])",
+}
+
+#: The map an ephys session gets when nothing says otherwise (IBL's current rigs).
+DEFAULT_FPGA_WIRING = "3B"
+
+
+def camera_signal(label: str) -> str:
+    """Name of a camera's TTL in a wiring map (``left`` -> ``left_camera``)."""
+    return f"{label}_camera"
+
 
 DEFAULT_CAMERAS: tuple[CameraSettings, ...] = (
-    CameraSettings("training", "left", 30.0, 1280, 1024, "bpod", 0, 195.6, 5000.0, 0.0),
-    CameraSettings("ephys", "left", 60.0, 1280, 1024, "fpga", FPGA_CHANNELS["left"], 195.6, 5000.0, 0.0),
-    CameraSettings("ephys", "right", 150.0, 640, 512, "fpga", FPGA_CHANNELS["right"], 143.2, 3000.0, 0.0),
-    CameraSettings("ephys", "body", 30.0, 1280, 1024, "fpga", FPGA_CHANNELS["body"], 195.6, 5000.0, 0.0),
+    CameraSettings("training", "left", 30.0, 1280, 1024, "bpod", 195.6, 5000.0, 0.0),
+    CameraSettings("ephys", "left", 60.0, 1280, 1024, "fpga", 195.6, 5000.0, 0.0),
+    CameraSettings("ephys", "right", 150.0, 640, 512, "fpga", 143.2, 3000.0, 0.0),
+    CameraSettings("ephys", "body", 30.0, 1280, 1024, "fpga", 195.6, 5000.0, 0.0),
 )  # fmt: skip
 
 RIG_TYPES: dict[str, str] = {

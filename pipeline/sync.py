@@ -13,8 +13,8 @@ Model and assumptions (all documented per function):
 - Every exposure emits exactly one pulse, in order, and the frame counter increments by one
   per exposure; so the video frame with counter ``c`` belongs to pulse
   ``(c - c[0]) + shift``, where ``shift`` is one integer for the whole recording.
-- ``shift`` is found from the camera's GPIO pin (the Bpod trial signal wired to the camera
-  and seen by the DAQ too): a low-to-high pin change first visible in frame ``i`` belongs
+- ``shift`` is found from the camera's GPIO pin (on IBL's rigs pin 4 carries the audio TTL,
+  which the DAQ records too: FPGA channel ``audio`` of the wiring, Bpod ``BNC2``): a low-to-high pin change first visible in frame ``i`` belongs
   to the first pulse at or after the DAQ's time of that rising edge (the camera latches its
   GPIO at the start of an exposure). The mode over all pairs of pin changes and DAQ edges is
   taken, so no pairing is needed and missed or extra edges on either side do not matter.
@@ -43,15 +43,23 @@ function says otherwise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import scipy.signal
 
-from pipeline.io.daq import BPOD_CAMERA_CHANNEL, BPOD_TRIAL_CHANNEL, load_daq_files
+from pipeline.io.daq import (
+    BPOD_AUDIO_CHANNEL,
+    BPOD_CAMERA_CHANNEL,
+    BPOD_TRIAL_CHANNEL,
+    load_daq_files,
+)
 from pipeline.io.framedata import gpio_pin_state, unwrap_camera_timestamps
-from pipeline.rigs import FPGA_CHANNELS
+from pipeline.io.iblrig import TASK_DATA
+from pipeline.io.spikeglx import Wiring
+from pipeline.layout import RAW_BEHAVIOR_DIR
+from pipeline.rigs import camera_signal
 
 #: Methods :func:`frame_times_from_pulses` may report, best first.
 METHODS: tuple[str, ...] = (
@@ -144,6 +152,10 @@ class FrameTimesResult:
         How frames were matched to pulses; one of :data:`METHODS`.
     warnings : tuple of str
         Anything unusual (assumptions made, inputs trimmed or ignored).
+    ambiguity : str
+        Non-empty when the pulses and exposures differ in number and the GPIO and/or camera
+        timestamps were there but could not place the difference (why they could not):
+        the frames were then matched by IBL's assumption, which :func:`sync_qc` fails.
     """
 
     frame_times_s: np.ndarray
@@ -162,6 +174,7 @@ class FrameTimesResult:
     shift: int
     method: str
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    ambiguity: str = ""
 
     def counts(self) -> dict[str, int]:
         """The counts as a dict (for a table row or a log line)."""
@@ -668,6 +681,7 @@ def _sync(
 
     shift: int | None = None
     method = ""
+    unplaced: list[str] = []
     if e is not None:
         pin = None
         if (gpio is None) != (pin_events_s is None):
@@ -684,6 +698,8 @@ def _sync(
                 if shift2 is not None:
                     g, shift, method, msgs = g2, shift2, method2, msgs2
         warnings.extend(msgs)
+        if shift is None and (pin is not None or cam is not None):
+            unplaced = msgs or ["GPIO and camera timestamps gave no shift"]
     if shift is None:
         if e is None:
             e = np.arange(n_frames, dtype=np.int64)
@@ -693,6 +709,8 @@ def _sync(
             method = "counter" if source == "counter" else "timestamps"
         span_ = int(e[-1] + 1)
         shift = max(g.times.size - span_, 0)
+        if g.times.size == span_:
+            unplaced = []
         if g.times.size != span_:
             warnings.append(
                 f"{g.times.size} pulses for {span_} exposures and no usable GPIO or camera "
@@ -714,10 +732,13 @@ def _sync(
                 "of the pulse train"
             )
     warnings.extend(gap_warning(g, verified))
-    return _map_frames(
+    result = _map_frames(
         e, shift, g, n_pulses, n_frames, method, warnings, name, span, filled_is_measured,
         warn_outside,
     )  # fmt: skip
+    if unplaced:
+        result = replace(result, ambiguity=f"{g.times.size} pulses for {int(e[-1] + 1)} exposures and the extra pulses cannot be placed: " + "; ".join(unplaced))
+    return result
 
 
 def _map_frames(
@@ -838,7 +859,7 @@ def frame_times_from_pulses(
         boolean state.
     pin_events_s : (M,) float, optional
         DAQ times (same clock as the pulses) of the rising edges of the signal wired to the
-        camera's GPIO pin, e.g. the rising edges of the FPGA's Bpod channel; matched to the
+        camera's GPIO pin, e.g. the rising edges of the FPGA's audio channel; matched to the
         pin's low-to-high changes. Rising edges only (a signal of fixed width would make its
         falling edges a second consistent match); missing or extra edges (other TTLs on the
         channel, pulses too short for the camera to see) are tolerated.
@@ -912,6 +933,7 @@ def frame_times_from_bpod(
     camera_timestamps=None,
     gpio_pin: int | None = None,
     name: str = "",
+    source: str = "",
 ) -> FrameTimesResult:
     """One Bpod-clock time per video frame from camera pulses the Bpod logged within trials.
 
@@ -930,8 +952,10 @@ def frame_times_from_bpod(
     trial_intervals_s : (m, 2) float
         ``[start, end]`` of each trial, seconds, Bpod clock (``_iblrig_trials.intervals``).
     n_frames, frame_counter, gpio, pin_events_s, fps, camera_timestamps, gpio_pin, name
-        As in :func:`frame_times_from_pulses`; ``pin_events_s`` on the Bpod clock (e.g. the
-        trial onsets, which the GPIO pin sees).
+        As in :func:`frame_times_from_pulses`; ``pin_events_s`` on the Bpod clock (the audio
+        TTL, which the GPIO pin sees).
+    source : str, optional
+        The file the pulses came from, for messages.
 
     Returns
     -------
@@ -944,7 +968,9 @@ def frame_times_from_bpod(
     ValueError
         If ``trial_intervals_s`` is not an (m, 2) array of increasing, ordered intervals.
     SyncError
-        As in :func:`frame_times_from_pulses`.
+        As in :func:`frame_times_from_pulses`; and when the video has more frames than the
+        pulses and filled gaps explain (more than :data:`UNEXPLAINED_FRACTION` of its frames
+        and :data:`UNEXPLAINED_S` seconds outside the pulse train).
 
     Notes
     -----
@@ -986,7 +1012,7 @@ def frame_times_from_bpod(
                 )
         return out
 
-    return _sync(
+    result = _sync(
         p,
         n_frames,
         frame_counter,
@@ -1000,6 +1026,24 @@ def frame_times_from_bpod(
         filled_is_measured=True,
         warn_outside=False,
     )
+    # frames before the first / after the last trial are expected (the camera runs longer
+    # than the task), but not many seconds and a good part of the video
+    beyond = result.n_extrapolated - result.n_filled
+    if beyond > UNEXPLAINED_FRACTION * result.n_frames and beyond * result.period_s > UNEXPLAINED_S:
+        last = int(trial[p.size - 1]) + 1 if p.size else 0
+        raise SyncError(
+            f"{pre}{beyond} frames ({beyond * result.period_s:.1f} s) have no pulse in {source or 'the Bpod data'} "
+            f"(last pulse in trial {last} of {iv.shape[0]}): of the video's {result.n_frames} frames, the pulses "
+            f"and the gaps between trials explain {result.n_frames - beyond}; wrong video or a task stopped early?",
+            n_pulses=int(p.size), n_frames=int(n_frames),
+        )  # fmt: skip
+    return result
+
+
+#: frame_times_from_bpod refuses a video whose frames outside the pulse train are more than
+#: this fraction of its frames and this many seconds (the camera's lead and lag on the task).
+UNEXPLAINED_FRACTION = 0.05
+UNEXPLAINED_S = 5.0
 
 
 # --------------------------------------------------------------------------------------
@@ -1284,7 +1328,9 @@ def sync_qc(
 ) -> SyncQC:
     """Quality control of frame times (IBL's camera QC checks on timing).
 
-    Fail: not one time per frame, non-finite or non-increasing times, more than
+    Fail: not one time per frame, non-finite or non-increasing times, extra pulses that the
+    GPIO and camera timestamps were there to place but could not (``result.ambiguity``: the
+    frames would otherwise sit on a guessed shift), more than
     ``max_dropped_fraction`` of frames dropped (IBL: 0.1%; IBL fails at exactly 0.1%, this
     fails above it), median frame rate more than ``fps_tolerance_hz`` off ``expected_fps``.
     Warning: frames extrapolated beyond the pulse train (not gap-filled) above
@@ -1312,6 +1358,8 @@ def sync_qc(
         fails.append(f"{int((~np.isfinite(t)).sum())} frame times are not finite")
     elif t.size > 1 and np.any(np.diff(t) <= 0):
         fails.append(f"frame times not strictly increasing ({int((np.diff(t) <= 0).sum())} steps)")
+    if result.ambiguity:
+        fails.append(result.ambiguity)
     dropped = result.n_dropped_frames / max(n, 1)
     if dropped > max_dropped_fraction:
         fails.append(
@@ -1352,7 +1400,9 @@ def sync_qc(
     )
 
 
-def frame_times_for_camera(session_dir: Path, n_frames: int, frame_data, camera: dict, params: dict, name: str) -> dict:
+def frame_times_for_camera(
+    session_dir: Path, n_frames: int, frame_data, camera: dict, params: dict, name: str, wiring: Wiring | None = None
+) -> dict:
     """Frame times of one camera from a session's DAQ files, with QC and the clock fit.
 
     Parameters
@@ -1364,13 +1414,16 @@ def frame_times_for_camera(session_dir: Path, n_frames: int, frame_data, camera:
     frame_data : pipeline.io.framedata.FrameData or None
         The recording's per-frame metadata (frame counter, GPIO, camera timestamps).
     camera : dict
-        ``sync_device`` (``fpga``/``bpod``), ``sync_channel``, ``expected_fps`` (frames/s),
+        ``camera_label``, ``sync_device`` (``fpga``/``bpod``), ``expected_fps`` (frames/s),
         ``expected_jitter_us`` (microseconds).
     params : dict
         QC thresholds: ``max_dropped_fraction``, ``fps_tolerance_hz``,
         ``max_extrapolated_fraction``, ``max_jitter_factor``.
     name : str
         Recording name for messages.
+    wiring : pipeline.io.spikeglx.Wiring, optional
+        The session's FPGA channel map (needed when it has FPGA sync files): the camera's TTL
+        is ``<label>_camera``, the GPIO's signal ``audio``, the Bpod's trial TTL ``bpod``.
 
     Returns
     -------
@@ -1391,25 +1444,32 @@ def frame_times_for_camera(session_dir: Path, n_frames: int, frame_data, camera:
     if frame_data is not None:
         counter, gpio, timestamps = frame_data.frame_counter, frame_data.gpio, frame_data.camera_timestamp.astype(np.int64)
     fit = None
+    notes: list[str] = []
     if files.fpga_sync is not None:
-        fpga_onsets = files.fpga_sync.edges(FPGA_CHANNELS["bpod"])
-        bpod_onsets = files.bpod_sync.edges(BPOD_TRIAL_CHANNEL)
-        if len(fpga_onsets) >= 2 and len(bpod_onsets) >= 2:
-            fit = fit_clock(fpga_onsets, bpod_onsets, name=name)
+        if wiring is None:
+            raise ValueError(f"{name}: {session_dir} has FPGA sync files but no wiring map was given")
+        if files.bpod_sync is None:
+            notes.append("no Bpod task data: no FPGA-Bpod clock fit")
+        else:
+            fpga_onsets = files.fpga_sync.edges(wiring.channel("bpod"))
+            bpod_onsets = files.bpod_sync.edges(BPOD_TRIAL_CHANNEL)
+            if len(fpga_onsets) >= 2 and len(bpod_onsets) >= 2:
+                fit = fit_clock(fpga_onsets, bpod_onsets, name=name)
     if camera["sync_device"] == "fpga":
         if files.fpga_sync is None:
             raise FileNotFoundError(f"{name}: its TTL goes to the FPGA but {session_dir} has no FPGA sync files")
+        channel = wiring.channel(camera_signal(camera["camera_label"]))
         result = frame_times_from_pulses(
-            files.fpga_sync.edges(camera["sync_channel"]), counter, n_frames, gpio=gpio,
-            pin_events_s=files.fpga_sync.edges(FPGA_CHANNELS["bpod"]), fps=camera["expected_fps"],
-            camera_timestamps=timestamps, name=name,
+            files.fpga_sync.edges(channel), counter, n_frames, gpio=gpio,
+            pin_events_s=files.fpga_sync.edges(wiring.channel("audio")), fps=camera["expected_fps"],
+            camera_timestamps=timestamps, name=f"{name} (FPGA channel {channel}, wiring {wiring.source})",
         )  # fmt: skip
         clock = "fpga"
     else:
         result = frame_times_from_bpod(
             files.bpod_sync.edges(BPOD_CAMERA_CHANNEL), files.trial_intervals_bpod_s, n_frames, counter,
-            gpio=gpio, pin_events_s=files.bpod_sync.edges(BPOD_TRIAL_CHANNEL), fps=camera["expected_fps"],
-            camera_timestamps=timestamps, name=name,
+            gpio=gpio, pin_events_s=files.bpod_sync.edges(BPOD_AUDIO_CHANNEL), fps=camera["expected_fps"],
+            camera_timestamps=timestamps, name=name, source=f"{RAW_BEHAVIOR_DIR}/{TASK_DATA}",
         )  # fmt: skip
         clock = "bpod"
     qc = sync_qc(
@@ -1430,7 +1490,8 @@ def frame_times_for_camera(session_dir: Path, n_frames: int, frame_data, camera:
         jitter_us=stats.jitter_us,
         median_fps=stats.median_fps,
         sync_method=result.method,
-        sync_warnings="; ".join(result.warnings)[:2000],
+        sync_warnings="; ".join([*result.warnings, *notes])[:2000],
+        sync_wiring=wiring.source if clock == "fpga" else None,
         qc_status=qc.status,
         qc_reasons="; ".join(qc.reasons)[:2000],
         clock_offset_s=None if fit is None else fit.offset_s,

@@ -130,6 +130,7 @@ def session_insert(
     folder: Annotated[Path, typer.Argument(help="Session folder <subject>/<date>/<number> under the data root.")],
     rig: Annotated[str | None, typer.Option(help="Rig type (training or ephys); read from session.json or raw_behavior_data/_iblrig_taskSettings.raw.json (which this overrides) when the folder has one.")] = None,
     start_time: Annotated[str | None, typer.Option(help="Start time, ISO format, for folders with neither session.json nor task settings.")] = None,
+    wiring: Annotated[str | None, typer.Option(help="FPGA channel map of an ephys session: a SyncWiring row (3A, 3B or a lab's own; default 3B). A *.wiring.json in raw_ephys_data overrides its channels.")] = None,
 ) -> None:
     """Register a session folder that already exists as a Session row (from its session.json or IBL's task settings)."""
     _activate()
@@ -139,7 +140,7 @@ def session_insert(
 
     start = dt.datetime.fromisoformat(start_time) if start_time else None
     try:
-        key = insert_recorded_session(folder.resolve(), rig_type=rig, start_time=start)
+        key = insert_recorded_session(folder.resolve(), rig_type=rig, start_time=start, sync_wiring=wiring)
     except (FileNotFoundError, ValueError, DataRootError) as e:
         fail(str(e), 2)
     out.print(f"inserted session {session_name(key)}")

@@ -263,6 +263,8 @@ class TrainingClips(dj.Computed):
         every = (CompressionParams & key).fetch1("training_clips_every")
         clock, offset, drift, times = (SyncPulses & key).fetch1("clock", "clock_offset_s", "clock_drift_ppm", "frame_times")
         intervals = load_daq_files(layout.resolve_under(config.current().data_root, session_dir)).trial_intervals_bpod_s
+        if intervals is None:
+            raise FileNotFoundError(f"{_name(key)}: no Bpod task data ({layout.RAW_BEHAVIOR_DIR}/_iblrig_taskData.raw.jsonable): no trials to cut clips of")
         if clock == "fpga":  # trial intervals are on the Bpod clock
             if offset is None:
                 raise ValueError(f"{_name(key)}: no FPGA-Bpod clock fit (fewer than 2 trial onsets); cannot place trials")

@@ -15,12 +15,11 @@ import datajoint as dj
 import numpy as np
 
 from pipeline import layout, qc
-from pipeline.io.daq import BPOD_TRIAL_CHANNEL, load_daq_files
-from pipeline.io.framedata import gpio_pin_state, read_framedata
+from pipeline.io.daq import BPOD_AUDIO_CHANNEL, load_daq_files
+from pipeline.io.framedata import FrameData, gpio_pin_state
 from pipeline.io.video import read_frames_at
-from pipeline.rigs import FPGA_CHANNELS
 from schemas import config
-from schemas.session import CameraRecording, RigCamera, Session, session_name
+from schemas.session import CameraRecording, RigCamera, Session, fpga_wiring, session_name
 from schemas.sync import SyncPulses
 
 schema = dj.Schema()
@@ -131,18 +130,19 @@ class CameraQC(dj.Computed):
     def make_fetch(self, key, camera_qc_params: str = "ibl"):
         """Small values and lazy array references only (DataJoint re-runs and hashes this)."""
         session_dir, rig_type = (Session & key).fetch1("session_dir", "rig_type")
-        rec = (CameraRecording & key).fetch1("raw_video_path", "n_frames", "fps", "width", "height", "has_frame_data")
+        rec = (CameraRecording & key).fetch1("raw_video_path", "n_frames", "fps", "width", "height", "frame_data")
         camera = (RigCamera & {"rig_type": rig_type, "camera_label": key["camera_label"]}).fetch1()
         params = (CameraQCParams & {"camera_qc_params": camera_qc_params}).fetch1()
         times = (SyncPulses & key).fetch1("frame_times")  # lazy reference to the object store
         reference = CameraReference & {"rig_type": rig_type, "camera_label": key["camera_label"],
                                        "reference_width": rec[3], "reference_height": rec[4]}  # fmt: skip
         reference = reference.fetch1("reference_frame") if reference else None
-        return session_dir, rec, camera, params, times, reference
+        audio_channel = fpga_wiring(key).channel("audio") if camera["sync_device"] == "fpga" else None
+        return session_dir, rec, camera, params, times, reference, audio_channel
 
-    def make_compute(self, key, session_dir, rec, camera, params, times, reference):
+    def make_compute(self, key, session_dir, rec, camera, params, times, reference, audio_channel):
         root = config.current().data_root
-        raw_video_path, n_frames, fps, width, height, has_frame_data = rec
+        raw_video_path, n_frames, fps, width, height, frame_data = rec
         times = np.asarray(times)
         video = layout.resolve_under(root, raw_video_path)
         if not video.exists():
@@ -150,13 +150,14 @@ class CameraQC(dj.Computed):
         indices = np.linspace(0, n_frames - 1, min(params["n_sample_frames"], n_frames)).round().astype(int)
         frames = read_frames_at(video, width, height, indices)
         counter = pin = n_ttl = None
-        if has_frame_data:
-            fd = read_framedata(video.parent / layout.framedata_name(key["camera_label"]))
+        if frame_data is not None:
+            fd = FrameData.from_array(frame_data)
             counter = fd.frame_counter
             changes = [np.count_nonzero(np.diff(gpio_pin_state(fd.gpio, p).astype(int))) for p in range(4)]
             pin = gpio_pin_state(fd.gpio, int(np.argmax(changes)))
             daq = load_daq_files(layout.resolve_under(root, session_dir))
-            edges = daq.fpga_sync.edges(FPGA_CHANNELS["bpod"]) if daq.fpga_sync is not None else daq.bpod_sync.edges(BPOD_TRIAL_CHANNEL)
+            # the GPIO pin carries the audio TTL, which the DAQ of the camera's clock records too
+            edges = daq.fpga_sync.edges(audio_channel) if audio_channel is not None else daq.bpod_sync.edges(BPOD_AUDIO_CHANNEL)
             n_ttl = int(np.count_nonzero((edges >= times[0]) & (edges <= times[-1])))
         results = qc.camera_qc(
             frames, frame_times_s=times, n_video_frames=n_frames, video_fps=fps, width=width, height=height,

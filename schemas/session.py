@@ -3,6 +3,7 @@
 Tables
 ------
 RigType, Camera, RigCamera : lookups (defaults from :mod:`pipeline.rigs`).
+SyncWiring, SyncWiringChannel : FPGA channel maps (ibllib's 3A and 3B; a lab adds its own).
 Session : one behavioural session, inserted by the acquisition script.
 CameraRecording : one raw video per camera of a session, ingested from the session folder.
 """
@@ -18,6 +19,7 @@ import numpy as np
 
 from pipeline import layout, rigs
 from pipeline.io.framedata import legacy_paths, read_framedata, read_legacy_framedata
+from pipeline.io.spikeglx import Wiring, session_wiring
 from pipeline.io.video import probe_video
 from schemas import config
 
@@ -70,8 +72,8 @@ class RigCamera(dj.Lookup):
         rig_type, camera_label: The rig and the camera on it.
         expected_fps (float): Frame rate, frames/s.
         expected_width, expected_height (int): Resolution, pixels.
-        sync_device (str): DAQ the camera's TTL goes to (``fpga`` or ``bpod``).
-        sync_channel (int): Channel of that TTL on the DAQ.
+        sync_device (str): DAQ the camera's TTL goes to (``fpga``: channel ``<label>_camera``
+            of the session's ``SyncWiring``; ``bpod``: port 1).
         expected_jitter_us (float): Expected std of the frame interval, microseconds.
         exposure_us (float): Exposure time, microseconds.
         gain_db (float): Sensor gain, dB.
@@ -85,16 +87,56 @@ class RigCamera(dj.Lookup):
     expected_width: int32            # pixels
     expected_height: int32           # pixels
     sync_device: enum('fpga', 'bpod')
-    sync_channel: int16              # DAQ channel of the camera's TTL
     expected_jitter_us: float64      # std of frame interval, microseconds
     exposure_us: float64             # microseconds
     gain_db: float64                 # dB
     """
     contents = [
         dict(rig_type=c.rig_type, camera_label=c.label, expected_fps=c.fps, expected_width=c.width,
-             expected_height=c.height, sync_device=c.sync_device, sync_channel=c.sync_channel,
+             expected_height=c.height, sync_device=c.sync_device,
              expected_jitter_us=c.jitter_us, exposure_us=c.exposure_us, gain_db=c.gain_db)
         for c in rigs.DEFAULT_CAMERAS
+    ]  # fmt: skip
+
+
+@schema
+class SyncWiring(dj.Lookup):
+    """Named FPGA channel maps: which sync channel records which signal.
+
+    Attributes:
+        sync_wiring (str): Name of the map (``3A``, ``3B``, or a lab's own).
+        wiring_description (str): The recording system it belongs to.
+
+    A ``*.wiring.json`` beside a session's SpikeGLX files overrides its map's channels
+    (:func:`fpga_wiring`).
+    """
+
+    definition = """
+    sync_wiring: varchar(32)
+    ---
+    wiring_description: varchar(255)
+    """
+    contents = [{"sync_wiring": k, "wiring_description": v} for k, v in rigs.FPGA_WIRING_DESCRIPTIONS.items()]
+
+
+@schema
+class SyncWiringChannel(dj.Lookup):
+    """One signal of a ``SyncWiring`` map and its FPGA sync channel.
+
+    Attributes:
+        signal (str): ``left_camera``, ``right_camera``, ``body_camera``, ``bpod``, ``audio``, ...
+        fpga_channel (int): Sync channel number.
+    """
+
+    definition = """
+    -> SyncWiring
+    signal: varchar(32)
+    ---
+    fpga_channel: int16
+    """
+    contents = [
+        {"sync_wiring": name, "signal": signal, "fpga_channel": ch}
+        for name, channels in rigs.FPGA_WIRINGS.items() for signal, ch in channels.items()
     ]  # fmt: skip
 
 
@@ -114,6 +156,7 @@ class Session(dj.Manual):
         rig_type (str): Kind of rig it was recorded on.
         session_start_time (datetime): Start of the recording (acquisition computer clock).
         session_dir (str): Session folder relative to the data root.
+        sync_wiring (str): The FPGA channel map of an ephys session (null on training rigs).
     """
 
     definition = """
@@ -125,6 +168,7 @@ class Session(dj.Manual):
     -> RigType
     session_start_time: datetime     # acquisition computer clock
     session_dir: varchar(255)        # relative to the data root
+    -> [nullable] SyncWiring
     unique index(session_uuid)
     """
 
@@ -230,11 +274,15 @@ def session_name(key: dict) -> str:
 
 
 def insert_session(folder: Path, *, rig_type: str, start_time, session_uuid: uuid.UUID | None = None,
-                   subject: str | None = None, date=None, number: int | None = None) -> dict:
+                   subject: str | None = None, date=None, number: int | None = None,
+                   sync_wiring: str | None = None) -> dict:
     """Register an existing session folder (under the data root) as a ``Session`` row.
 
     Subject, date and number are read from the folder's path
-    (``<subject>/<date>/<NNN>``) unless given.
+    (``<subject>/<date>/<NNN>``) unless given. ``sync_wiring`` names the FPGA channel map
+    (a ``SyncWiring`` row) of a rig whose cameras go to the FPGA; default
+    :data:`pipeline.rigs.DEFAULT_FPGA_WIRING` (a ``*.wiring.json`` in the session's
+    ``raw_ephys_data`` overrides its channels when frames are timed).
 
     Raises
     ------
@@ -273,15 +321,35 @@ def insert_session(folder: Path, *, rig_type: str, start_time, session_uuid: uui
         )
     if Session & key:
         raise ValueError(f"session {_session_name(key)} is already in the Session table; not inserted again")
+    uses_fpga = bool(RigCamera & {"rig_type": rig_type, "sync_device": "fpga"})
+    if sync_wiring is None and uses_fpga:
+        sync_wiring = rigs.DEFAULT_FPGA_WIRING
+    if sync_wiring is not None and not (SyncWiring & {"sync_wiring": sync_wiring}):
+        known = ", ".join(SyncWiring().to_arrays("sync_wiring"))
+        raise ValueError(f"unknown sync wiring {sync_wiring!r}; known: {known} (add a SyncWiring row for a lab's own)")
     row = dict(
         key,
         session_uuid=str(session_uuid or uuid.uuid4()),
         rig_type=rig_type,
         session_start_time=start_time,
         session_dir=rel,
+        sync_wiring=sync_wiring,
     )
     Session.insert1(row)
     return key
+
+
+def fpga_wiring(key: dict) -> Wiring:
+    """The FPGA channel map of a session: its ``SyncWiring`` rows, overridden by the lab's
+    ``raw_ephys_data/*.wiring.json`` if there is one (as ibllib's ``get_ibl_sync_map``).
+
+    A session without a map (inserted by hand) gets :data:`pipeline.rigs.DEFAULT_FPGA_WIRING`.
+    """
+    session_dir, name = (Session & key).fetch1("session_dir", "sync_wiring")
+    name = name or rigs.DEFAULT_FPGA_WIRING
+    signals, channels = (SyncWiringChannel & {"sync_wiring": name}).to_arrays("signal", "fpga_channel")
+    folder = layout.resolve_under(config.current().data_root, session_dir)
+    return session_wiring(folder / layout.RAW_EPHYS_DIR, name, dict(zip(signals, map(int, channels), strict=True)), relative_to=folder)
 
 
 def frame_data_array(key: dict) -> np.ndarray | None:

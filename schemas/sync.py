@@ -17,9 +17,10 @@ import numpy as np
 
 from pipeline import layout, sync
 from pipeline.io.alf import write_camera_times
-from pipeline.io.framedata import read_framedata
+from pipeline.io.framedata import FrameData
+from pipeline.io.spikeglx import Wiring
 from schemas import config
-from schemas.session import CameraRecording, RigCamera, Session, session_name
+from schemas.session import CameraRecording, RigCamera, Session, fpga_wiring, session_name
 
 schema = dj.Schema()
 
@@ -68,7 +69,9 @@ class SyncPulses(dj.Imported):
         sync_method (str): How frames were matched to pulses (``pipeline.sync.METHODS``).
         qc_status (str): ``pass``, ``warning`` or ``fail``; ``qc_reasons`` says why.
         clock_offset_s, clock_drift_ppm, clock_residual_us, n_clock_points: The fit
-            ``bpod = offset + (1 + drift) * fpga`` from trial-onset pulses (ephys rigs).
+            ``bpod = offset + (1 + drift) * fpga`` from trial-onset pulses (ephys rigs with a
+            Bpod file; null, and said in ``sync_warnings``, without one).
+        sync_wiring (str): The FPGA channel map the channels were read from (ephys rigs).
     """
 
     definition = """
@@ -93,24 +96,25 @@ class SyncPulses(dj.Imported):
     clock_drift_ppm=null: float64
     clock_residual_us=null: float64  # std of the fit's residuals, microseconds
     n_clock_points=null: int32
+    sync_wiring=null: varchar(255)   # FPGA map used: its name, + the lab's wiring file if any
     """
 
     def make_fetch(self, key, sync_params: str = "ibl"):
         session_dir, rig_type = (Session & key).fetch1("session_dir", "rig_type")
-        recording = (CameraRecording & key).fetch1("raw_video_path", "n_frames", "has_frame_data")
+        recording = (CameraRecording & key).fetch1("n_frames", "frame_data")
         camera = (RigCamera & {"rig_type": rig_type, "camera_label": key["camera_label"]}).fetch1()
         params = (SyncParams & {"sync_params": sync_params}).fetch1()
-        return session_dir, recording, camera, params
+        wiring = fpga_wiring(key) if camera["sync_device"] == "fpga" else None
+        return session_dir, recording, camera, params, None if wiring is None else (wiring.channels, wiring.source)
 
-    def make_compute(self, key, session_dir, recording, camera, params):
+    def make_compute(self, key, session_dir, recording, camera, params, wiring):
         root = config.current().data_root
         name = f"{session_name(key)} {key['camera_label']} camera"
-        raw_video_path, n_frames, has_frame_data = recording
-        frame_data = None
-        if has_frame_data:
-            video = layout.resolve_under(root, raw_video_path)
-            frame_data = read_framedata(video.parent / layout.framedata_name(key["camera_label"]))
-        row = sync.frame_times_for_camera(layout.resolve_under(root, session_dir), int(n_frames), frame_data, camera, params, name)
+        n_frames, frame_data = recording
+        # the recording's stored per-frame metadata (frameData.bin or the older files)
+        frame_data = None if frame_data is None else FrameData.from_array(frame_data)
+        wiring = None if wiring is None else Wiring(*wiring)
+        row = sync.frame_times_for_camera(layout.resolve_under(root, session_dir), int(n_frames), frame_data, camera, params, name, wiring)
         return (dict(key, sync_params=params["sync_params"], **row),)
 
     def make_insert(self, key, row):

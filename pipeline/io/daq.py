@@ -6,7 +6,9 @@
 (:mod:`pipeline.io.iblrig`), read into the same edge format on the Bpod clock (seconds
 from Bpod start): channel :data:`BPOD_CAMERA_CHANNEL` holds the camera TTL (``Port1In``
 rising, ``Port1Out`` falling; recorded only within trials), :data:`BPOD_TRIAL_CHANNEL`
-each trial's start TTL (its ``trial_start`` state).
+each trial's start TTL (its ``trial_start`` state), :data:`BPOD_AUDIO_CHANNEL` the audio TTL
+(``BNC2High``/``BNC2Low``). Which FPGA channel holds which signal is the session's wiring
+(:mod:`pipeline.io.spikeglx`). An ephys session needs no Bpod file to time its frames.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pipeline.layout import RAW_BEHAVIOR_DIR, RAW_EPHYS_DIR
 #: Channels of the Bpod's edges in :attr:`DaqFiles.bpod_sync` (read from the jsonable).
 BPOD_CAMERA_CHANNEL = 0
 BPOD_TRIAL_CHANNEL = 1
+BPOD_AUDIO_CHANNEL = 2
 FPGA_SYNC = "_spikeglx_sync"
 
 
@@ -76,18 +79,18 @@ class DaqFiles:
     ----------
     fpga_sync : SyncArrays or None
         ``raw_ephys_data/_spikeglx_sync.*`` (None when the session has none: training rig).
-    bpod_sync : SyncArrays
-        The camera TTL and trial-start TTL of ``raw_behavior_data/_iblrig_taskData.raw.jsonable``
-        as edges, Bpod clock.
-    trial_intervals_bpod_s : (m, 2) float64
+    bpod_sync : SyncArrays or None
+        The camera, trial-start and audio TTLs of ``raw_behavior_data/_iblrig_taskData.raw.jsonable``
+        as edges, Bpod clock (None when an ephys session has no Bpod file).
+    trial_intervals_bpod_s : (m, 2) float64 or None
         Trial start and end from the same file, Bpod clock.
     bpod_trials_without_camera : list of int
         Trials (1-based) in which the Bpod saw no camera pulse: skipped for the camera TTL.
     """
 
     fpga_sync: SyncArrays | None
-    bpod_sync: SyncArrays
-    trial_intervals_bpod_s: np.ndarray
+    bpod_sync: SyncArrays | None
+    trial_intervals_bpod_s: np.ndarray | None
     bpod_trials_without_camera: list[int]
 
 
@@ -96,6 +99,7 @@ def bpod_sync_arrays(bpod: BpodData) -> SyncArrays:
     return SyncArrays.from_edges([
         (bpod.camera_rises_s, BPOD_CAMERA_CHANNEL, 1), (bpod.camera_falls_s, BPOD_CAMERA_CHANNEL, -1),
         (bpod.trial_start_ttl_s[:, 0], BPOD_TRIAL_CHANNEL, 1), (bpod.trial_start_ttl_s[:, 1], BPOD_TRIAL_CHANNEL, -1),
+        (bpod.audio_rises_s, BPOD_AUDIO_CHANNEL, 1), (bpod.audio_falls_s, BPOD_AUDIO_CHANNEL, -1),
     ])  # fmt: skip
 
 
@@ -106,6 +110,7 @@ def write_bpod_task_data(folder: Path, bpod_sync: SyncArrays, trial_intervals_s:
     return write_task_data(
         folder / TASK_DATA, trial_intervals_s, ttl,
         bpod_sync.edges(BPOD_CAMERA_CHANNEL, 1), bpod_sync.edges(BPOD_CAMERA_CHANNEL, -1),
+        bpod_sync.edges(BPOD_AUDIO_CHANNEL, 1), bpod_sync.edges(BPOD_AUDIO_CHANNEL, -1),
     )  # fmt: skip
 
 
@@ -145,8 +150,9 @@ def load_daq_files(session_dir: Path | str) -> DaqFiles:
     Raises
     ------
     FileNotFoundError
-        If the session folder or ``raw_behavior_data/_iblrig_taskData.raw.jsonable`` is
-        missing (the FPGA sync is optional: None when ``raw_ephys_data`` has none).
+        If the session folder is missing, or it has neither FPGA sync files nor
+        ``raw_behavior_data/_iblrig_taskData.raw.jsonable`` (each alone is enough: a training
+        session has no FPGA, an ephys session's frames need no Bpod).
     ValueError
         If a sync file set has arrays of different lengths, or the task data is malformed
         (the message names the file and the trial).
@@ -156,7 +162,10 @@ def load_daq_files(session_dir: Path | str) -> DaqFiles:
         raise FileNotFoundError(f"session folder not found: {session_dir}")
     ephys = session_dir / RAW_EPHYS_DIR
     fpga = read_sync(ephys, FPGA_SYNC) if (ephys / f"{FPGA_SYNC}.times.npy").is_file() else None
-    bpod = read_task_data(session_dir / RAW_BEHAVIOR_DIR / TASK_DATA)
+    task_data = session_dir / RAW_BEHAVIOR_DIR / TASK_DATA
+    if fpga is not None and not task_data.is_file():
+        return DaqFiles(fpga_sync=fpga, bpod_sync=None, trial_intervals_bpod_s=None, bpod_trials_without_camera=[])
+    bpod = read_task_data(task_data)
     return DaqFiles(
         fpga_sync=fpga, bpod_sync=bpod_sync_arrays(bpod), trial_intervals_bpod_s=bpod.trial_intervals_s,
         bpod_trials_without_camera=bpod.trials_without_camera,

@@ -50,6 +50,13 @@ class FrameData:
             [self.computer_time, self.camera_timestamp, self.frame_counter, self.gpio]
         ).astype(np.float64)
 
+    @classmethod
+    def from_array(cls, array) -> FrameData:
+        """Inverse of :meth:`to_array` (exact: every column is an integer below 2**53 or seconds)."""
+        a = np.asarray(array, np.float64).reshape(-1, 4)
+        return cls(computer_time=a[:, 0].copy(), camera_timestamp=a[:, 1].copy(),
+                   frame_counter=a[:, 2].astype(np.int64), gpio=a[:, 3].astype(np.int64))  # fmt: skip
+
 
 def read_framedata(path: Path | str) -> FrameData:
     """Read a ``frameData.bin`` file.

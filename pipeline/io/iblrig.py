@@ -30,6 +30,9 @@ TASK_DATA = "_iblrig_taskData.raw.jsonable"
 
 #: Bpod events of the camera's TTL (port 1): rising and falling edge of each frame's pulse.
 CAMERA_RISE_EVENT, CAMERA_FALL_EVENT = "Port1In", "Port1Out"
+#: The audio TTL (the sound card's, also on the cameras' GPIO pin 4): Bpod BNC input 2, as
+#: ibllib's ``raw_data_loaders.load_bpod_fronts`` reads it.
+AUDIO_RISE_EVENT, AUDIO_FALL_EVENT = "BNC2High", "BNC2Low"
 #: The state whose start is the trial-start TTL the Bpod sends to the FPGA (BNC1).
 TRIAL_START_STATE = "trial_start"
 
@@ -145,6 +148,8 @@ class BpodData:
         FPGA, for the FPGA<->Bpod clock fit.
     trials_without_camera : list of int
         Trial numbers (1-based, the file's order) with no ``Port1In`` event.
+    audio_rises_s, audio_falls_s : (k,) float64
+        ``BNC2High`` and ``BNC2Low`` times: the audio TTL.
     path : Path
         The file read.
     """
@@ -154,6 +159,8 @@ class BpodData:
     trial_intervals_s: np.ndarray
     trial_start_ttl_s: np.ndarray
     trials_without_camera: list[int] = field(default_factory=list)
+    audio_rises_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    audio_falls_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     path: Path | None = None
 
 
@@ -182,7 +189,7 @@ def read_task_data(path: Path | str) -> BpodData:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Bpod task data not found: {path}")
-    rises, falls, intervals, ttl, without = [], [], [], [], []
+    rises, falls, intervals, ttl, without, audio_up, audio_down = [], [], [], [], [], [], []
     with open(path, encoding="utf-8", errors="replace") as f:
         lines = [line for line in f if line.strip()]
     for number, line in enumerate(lines, start=1):
@@ -208,6 +215,8 @@ def read_task_data(path: Path | str) -> BpodData:
         trial_falls = _finite_times(events.get(CAMERA_FALL_EVENT, []), f"{where}: {CAMERA_FALL_EVENT}") + start
         state = (data.get("States timestamps") or {}).get(TRIAL_START_STATE) or [[0.0, 0.0]]
         onset = _finite_times(state[0], f"{where}: state {TRIAL_START_STATE}")
+        audio_up.append(_finite_times(events.get(AUDIO_RISE_EVENT, []), f"{where}: {AUDIO_RISE_EVENT}") + start)
+        audio_down.append(_finite_times(events.get(AUDIO_FALL_EVENT, []), f"{where}: {AUDIO_FALL_EVENT}") + start)
         intervals.append((start, end))
         ttl.append((start + onset[0], start + onset[-1]))
         if len(trial_rises) == 0:
@@ -224,7 +233,8 @@ def read_task_data(path: Path | str) -> BpodData:
     return BpodData(
         camera_rises_s=join(rises), camera_falls_s=join(falls),
         trial_intervals_s=np.asarray(intervals, np.float64).reshape(-1, 2),
-        trial_start_ttl_s=np.asarray(ttl, np.float64).reshape(-1, 2), trials_without_camera=without, path=path,
+        trial_start_ttl_s=np.asarray(ttl, np.float64).reshape(-1, 2), trials_without_camera=without,
+        audio_rises_s=join(audio_up), audio_falls_s=join(audio_down), path=path,
     )  # fmt: skip
 
 
@@ -234,13 +244,16 @@ def write_task_data(
     trial_start_ttl_s: np.ndarray,
     camera_rises_s: np.ndarray,
     camera_falls_s: np.ndarray,
+    audio_rises_s: np.ndarray = (),
+    audio_falls_s: np.ndarray = (),
     *,
     protocol: str = "_iblrig_tasks_trainingChoiceWorld",
 ) -> Path:
     """Write a ``_iblrig_taskData.raw.jsonable`` as iblrig does (the simulated rig's Bpod).
 
     Each trial's camera edges inside its interval become its ``Port1In``/``Port1Out``
-    events, relative to the trial's start; ``Bpod start timestamp`` is 0 (times in the
+    events and its audio edges its ``BNC2High``/``BNC2Low`` events, relative to the trial's
+    start; ``Bpod start timestamp`` is 0 (times in the
     arguments are seconds from Bpod start). Only the keys :func:`read_task_data` and
     ibllib's camera extraction read are written, with the trial number.
     """
@@ -250,7 +263,8 @@ def write_task_data(
     with open(path, "w", encoding="utf-8") as f:
         for i, (start, end) in enumerate(intervals):
             events = {}
-            for name, edges in ((CAMERA_RISE_EVENT, camera_rises_s), (CAMERA_FALL_EVENT, camera_falls_s)):
+            for name, edges in ((CAMERA_RISE_EVENT, camera_rises_s), (CAMERA_FALL_EVENT, camera_falls_s),
+                                (AUDIO_RISE_EVENT, audio_rises_s), (AUDIO_FALL_EVENT, audio_falls_s)):  # fmt: skip
                 edges = np.asarray(edges, np.float64)
                 inside = edges[(edges >= start) & (edges <= end)]
                 if len(inside):

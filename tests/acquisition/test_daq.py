@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from acquisition.daq import (
+    BPOD_AUDIO_CHANNEL,
     BPOD_CAMERA_CHANNEL,
     BPOD_TRIAL_CHANNEL,
+    WIRING_FILE,
     DaqConfig,
     SimulatedDaq,
     load_daq_files,
@@ -20,7 +22,9 @@ from acquisition.daq import (
 )
 from acquisition.simulator import Behaviour, MouseScene
 from pipeline.io.framedata import gpio_pin_state, unwrap_camera_timestamps
-from pipeline.rigs import FPGA_CHANNELS
+from pipeline.rigs import FPGA_WIRINGS
+
+FPGA_CHANNELS = {k.removesuffix("_camera"): v for k, v in FPGA_WIRINGS["3B"].items()}
 
 CONFIG = DaqConfig(drop_rate=0.002, extra_pulses_start=3, extra_pulses_end=2, seed=4)
 
@@ -72,7 +76,8 @@ def test_pulses_are_quantised_to_fpga_samples(ephys):
     np.testing.assert_allclose(samples, np.round(samples), atol=1e-6)
     assert np.all(np.diff(ephys.fpga_sync.times) >= 0)
     assert set(np.unique(ephys.fpga_sync.polarities)) == {-1, 1}
-    assert set(np.unique(ephys.fpga_sync.channels)) == {2, 3, 4, 16}
+    # ibllib's 3B map: cameras 0/1/2, audio 7, bpod 16
+    assert set(np.unique(ephys.fpga_sync.channels)) == {0, 1, 2, 7, 16}
 
 
 @pytest.mark.parametrize(("label", "expected_us"), [("left", 195.6), ("right", 143.2)])
@@ -147,10 +152,17 @@ def test_training_rig_camera_goes_to_bpod():
     assert 0 < len(daq.bpod_sync.edges(BPOD_CAMERA_CHANNEL)) < len(cam.pulse_times_s)
 
 
-def test_gpio_pin_carries_the_trial_signal(ephys):
+def test_gpio_pin_4_carries_the_audio_ttl(ephys):
+    """As on IBL's rigs: the sound card's TTL on the cameras' GPIO pin 4 (bit 31) and on the
+    FPGA's ``audio`` channel (3B map: 7), one tone per trial after its onset."""
+    assert CONFIG.gpio_pin == 3
+    onsets = ephys.audio_onsets_fpga_s
+    assert len(onsets) == len(ephys.trial_onsets_fpga_s)
+    delay = onsets - ephys.trial_onsets_fpga_s
+    assert np.all((delay >= CONFIG.audio_delay_s[0]) & (delay <= CONFIG.audio_delay_s[1]))
+    np.testing.assert_allclose(ephys.fpga_sync.edges(FPGA_CHANNELS["audio"], 1), onsets, atol=1 / CONFIG.fpga_rate_hz)
     for cam in ephys.cameras.values():
         high = gpio_pin_state(cam.gpio, CONFIG.gpio_pin)
-        onsets = ephys.trial_onsets_fpga_s
         j = np.searchsorted(onsets, cam.frame_times_s, side="right") - 1
         expected = (j >= 0) & (cam.frame_times_s - onsets[np.clip(j, 0, None)] < CONFIG.gpio_high_s)
         np.testing.assert_array_equal(high, expected)
@@ -158,7 +170,7 @@ def test_gpio_pin_carries_the_trial_signal(ephys):
         rises = np.flatnonzero(np.diff(high.astype(int)) == 1)
         in_rec = (onsets > cam.frame_times_s[0]) & (onsets < cam.frame_times_s[-1] - 0.2)
         assert len(rises) == in_rec.sum()
-        other_pins = [gpio_pin_state(cam.gpio, p) for p in (0, 1, 3)]
+        other_pins = [gpio_pin_state(cam.gpio, p) for p in (0, 1, 2)]
         assert not any(p.any() for p in other_pins)
 
 
@@ -220,16 +232,27 @@ def test_daq_files_round_trip(tmp_path, ephys):
     # the Bpod's times go through the jsonable's trial-relative times: equal to 1 ns
     got, want = files.bpod_sync, ephys.bpod_sync
     assert len(got) == len(want)
-    for channel in (BPOD_CAMERA_CHANNEL, BPOD_TRIAL_CHANNEL):
+    for channel in (BPOD_CAMERA_CHANNEL, BPOD_TRIAL_CHANNEL, BPOD_AUDIO_CHANNEL):
         for polarity in (1, -1):
             np.testing.assert_allclose(got.edges(channel, polarity), want.edges(channel, polarity), rtol=0, atol=1e-9)
     np.testing.assert_allclose(files.trial_intervals_bpod_s, ephys.trial_intervals_bpod_s, rtol=0, atol=1e-9)
+    # the wiring file IBL's ephys rigs keep beside the NI-DAQ files, read back as the same map
+    from pipeline.io.spikeglx import read_wiring_file
+
+    assert read_wiring_file(tmp_path / "raw_ephys_data" / WIRING_FILE) == FPGA_WIRINGS["3B"]
+    # an ephys session needs no Bpod file: FPGA only
+    task_data = tmp_path / "raw_behavior_data/_iblrig_taskData.raw.jsonable"
+    saved = task_data.read_bytes()
+    task_data.unlink()
+    files = load_daq_files(tmp_path)
+    assert files.fpga_sync is not None and files.bpod_sync is None and files.trial_intervals_bpod_s is None
+    task_data.write_bytes(saved)
     (tmp_path / "raw_ephys_data/_spikeglx_sync.channels.npy").unlink()
     with pytest.raises(FileNotFoundError, match="channels"):
         load_daq_files(tmp_path)
     shutil.rmtree(tmp_path / "raw_ephys_data")
     assert load_daq_files(tmp_path).fpga_sync is None
-    (tmp_path / "raw_behavior_data/_iblrig_taskData.raw.jsonable").unlink()
+    task_data.unlink()
     with pytest.raises(FileNotFoundError, match="_iblrig_taskData.raw.jsonable"):
         load_daq_files(tmp_path)
 

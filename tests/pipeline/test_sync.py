@@ -588,19 +588,22 @@ def _simulate(rig_type: str, duration_s: float, **config):
 @pytest.mark.parametrize("drop_rate", [0.0, 0.001, 0.02])
 def test_simulated_ephys_session(drop_rate):
     """Drops at 0, 0.1 and 2%, extra pulses at both ends, Bpod drift 50 ppm."""
-    from pipeline.rigs import FPGA_CHANNELS
+    from pipeline.rigs import FPGA_WIRINGS
+
+    FPGA_CHANNELS = {k.removesuffix("_camera"): v for k, v in FPGA_WIRINGS["3B"].items()}
 
     daqmod, sim = _simulate(
         "ephys", 120.0, drop_rate=drop_rate, extra_pulses_start=5, extra_pulses_end=3, seed=7
     )
     fpga, bpod = sim.fpga_sync, sim.bpod_sync
     onsets_fpga = fpga.edges(FPGA_CHANNELS["bpod"], 1)
+    audio_fpga = fpga.edges(FPGA_CHANNELS["audio"], 1)
     sample = 1.0 / sim.fpga_rate_hz
     for label, cam in sim.cameras.items():
         pulses = fpga.edges(FPGA_CHANNELS[label], 1)
         np.testing.assert_array_equal(pulses, cam.pulse_times_s)
         r = frame_times_from_pulses(
-            pulses, cam.frame_counter, cam.n_frames, gpio=cam.gpio, pin_events_s=onsets_fpga,
+            pulses, cam.frame_counter, cam.n_frames, gpio=cam.gpio, pin_events_s=audio_fpga,
             fps=cam.fps, camera_timestamps=cam.camera_timestamp, name=f"sim/{label} camera",
         )  # fmt: skip
         assert r.frame_times_s.shape == (cam.n_frames,)
@@ -622,14 +625,16 @@ def test_simulated_ephys_session(drop_rate):
 
 def test_simulated_ephys_right_camera_from_bpod():
     """The right camera's pulses as the Bpod saw them (within trials), mapped to the FPGA."""
-    from pipeline.rigs import FPGA_CHANNELS
+    from pipeline.rigs import FPGA_WIRINGS
+
+    FPGA_CHANNELS = {k.removesuffix("_camera"): v for k, v in FPGA_WIRINGS["3B"].items()}
 
     daqmod, sim = _simulate("ephys", 90.0, drop_rate=0.01, extra_pulses_end=2, seed=8)
     cam, bpod = sim.cameras["right"], sim.bpod_sync
     onsets_bpod = bpod.edges(daqmod.BPOD_TRIAL_CHANNEL, 1)
     r = frame_times_from_bpod(
         bpod.edges(daqmod.BPOD_CAMERA_CHANNEL, 1), sim.trial_intervals_bpod_s, cam.n_frames,
-        cam.frame_counter, gpio=cam.gpio, pin_events_s=onsets_bpod, fps=cam.fps,
+        cam.frame_counter, gpio=cam.gpio, pin_events_s=bpod.edges(daqmod.BPOD_AUDIO_CHANNEL, 1), fps=cam.fps,
         camera_timestamps=cam.camera_timestamp, name="sim/right camera (bpod)",
     )  # fmt: skip
     assert r.method == "counter+gpio+timestamps"
@@ -647,7 +652,7 @@ def test_simulated_training_session_on_bpod_clock():
     r = frame_times_from_bpod(
         bpod.edges(daqmod.BPOD_CAMERA_CHANNEL, 1), sim.trial_intervals_bpod_s, cam.n_frames,
         cam.frame_counter, gpio=cam.gpio, fps=cam.fps, camera_timestamps=cam.camera_timestamp,
-        pin_events_s=bpod.edges(daqmod.BPOD_TRIAL_CHANNEL, 1), name="sim/left camera",
+        pin_events_s=bpod.edges(daqmod.BPOD_AUDIO_CHANNEL, 1), name="sim/left camera",
     )  # fmt: skip
     truth = sim.fpga_to_bpod(cam.frame_times_s)
     err = np.abs(r.frame_times_s - truth)
@@ -660,14 +665,16 @@ def test_simulated_training_session_on_bpod_clock():
 
 
 def test_simulated_daq_started_late():
-    from pipeline.rigs import FPGA_CHANNELS
+    from pipeline.rigs import FPGA_WIRINGS
+
+    FPGA_CHANNELS = {k.removesuffix("_camera"): v for k, v in FPGA_WIRINGS["3B"].items()}
 
     _, sim = _simulate("ephys", 30.0, drop_rate=0.01, extra_pulses_start=2, seed=10)
     cam = sim.cameras["left"]
     pulses = cam.pulse_times_s[6:]  # the DAQ missed the 2 extra and the first 4 frames' pulses
     r = frame_times_from_pulses(
         pulses, cam.frame_counter, cam.n_frames, gpio=cam.gpio, fps=cam.fps,
-        pin_events_s=sim.fpga_sync.edges(FPGA_CHANNELS["bpod"], 1),
+        pin_events_s=sim.fpga_sync.edges(FPGA_CHANNELS["audio"], 1),
         camera_timestamps=cam.camera_timestamp,
     )  # fmt: skip
     assert r.n_extrapolated == 4 and r.is_extrapolated[:4].all()

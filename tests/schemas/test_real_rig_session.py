@@ -32,17 +32,18 @@ def expected_frames(rises: np.ndarray, intervals: np.ndarray) -> int:
     return len(rises) + int(np.sum(np.round(gaps * FPS) - 1))
 
 
-def make_real_session(data_root: Path) -> Path:
+def make_real_session(data_root: Path, extra_frames: int = 0, number: str = "001") -> Path:
     """``_iblrig_test_mouse/2019-07-01/001`` with the real Bpod files and a small left-camera
-    video of the length the Bpod's pulses and the between-trial gaps explain (no frameData)."""
+    video of the length the Bpod's pulses and the between-trial gaps explain (no frameData),
+    plus ``extra_frames``."""
     from pipeline.io.video import write_video
 
-    folder = data_root / "_iblrig_test_mouse" / "2019-07-01" / "001"
+    folder = data_root / "_iblrig_test_mouse" / "2019-07-01" / number
     (folder / RAW_BEHAVIOR_DIR).mkdir(parents=True)
     for name in (TASK_SETTINGS, TASK_DATA):
         shutil.copy(REAL / name, folder / RAW_BEHAVIOR_DIR / name)
     bpod = read_task_data(REAL / TASK_DATA)
-    n = expected_frames(bpod.camera_rises_s, bpod.trial_intervals_s)
+    n = expected_frames(bpod.camera_rises_s, bpod.trial_intervals_s) + extra_frames
     frames = (np.arange(n, dtype=np.int64)[:, None, None] * 7 % 251 + np.zeros((1, 48, 64), np.int64)).astype(np.uint8)
     (folder / RAW_VIDEO_DIR).mkdir()
     write_video(folder / RAW_VIDEO_DIR / "_iblrig_leftCamera.raw.avi", frames, FPS)
@@ -87,6 +88,30 @@ def test_in_trial_frames_at_their_port1in_times(db, real_session):
     assert measured.sum() == len(bpod.camera_rises_s) == 3010
     # every in-trial frame's time is its Port1In time, to the Bpod's resolution
     assert np.max(np.abs(times[measured] - bpod.camera_rises_s)) <= BPOD_RESOLUTION_S
+
+
+def test_video_longer_than_the_pulses_explain_is_an_error_naming_file_and_trial(db):
+    """A video with a minute more frames than the Bpod's pulses and the gaps between trials
+    explain (the wrong video, or a task stopped early) is refused, not extrapolated."""
+    import json
+
+    from acquisition.insert import insert_recorded_session
+    from schemas.session import CameraRecording
+    from schemas.sync import SyncPulses
+
+    folder = make_real_session(db.data_root, extra_frames=int(60 * FPS), number="002")
+    settings = folder / RAW_BEHAVIOR_DIR / TASK_SETTINGS
+    content = json.loads(settings.read_text())
+    content["SESSION_NUMBER"] = "002"
+    settings.write_text(json.dumps(content))
+    key = insert_recorded_session(folder)
+    CameraRecording.populate(key, reserve_jobs=True, suppress_errors=True)
+    result = SyncPulses.populate(key, reserve_jobs=True, suppress_errors=True)
+    (_, message), = result["error_list"]
+    assert f"1800 frames (59.9 s) have no pulse in {RAW_BEHAVIOR_DIR}/{TASK_DATA}" in message
+    assert not (SyncPulses & key)
+    job = (SyncPulses.jobs & key & {"status": "error"}).fetch1("error_message")
+    assert f"{RAW_BEHAVIOR_DIR}/{TASK_DATA}" in job and "(last pulse in trial 12 of 12)" in job
 
 
 def test_cli_inserts_with_no_options_and_explains_a_bare_folder(tmp_path):
