@@ -93,6 +93,7 @@ __all__ = [
     "CompressionSettings",
     "EncodeResult",
     "VerificationError",
+    "register_h264",
     "compression_study",
     "crf_per_halving",
     "cut_clip",
@@ -922,6 +923,40 @@ def _transcode(
         fps=info.fps,
         verify_seconds=t2 - t1,
     )
+
+
+def register_h264(path: Path | str, *, expected_frames: int) -> EncodeResult:
+    """An h.264 raw video as its own verified encode: nothing is written or re-encoded.
+
+    IBL's rigs compress on the rig (``_iblrig_<label>Camera.raw.mp4``); re-encoding such a
+    file only loses quality. It is verified as an encode is: decoded to its end, with the
+    recording's frame count. ``ratio`` is 1, ``psnr_db`` inf and ``ssim`` 1 (it *is* the
+    raw), ``encode_seconds`` 0.
+
+    Raises
+    ------
+    VerificationError
+        If the file is not h.264, or decodes to another number of frames (naming the file).
+    """
+    from pipeline.io.video import probe_video
+
+    path = Path(path)
+    t0 = time.perf_counter()
+    try:
+        info = probe_video(path)  # decodes every frame
+    except FFmpegError as e:
+        raise VerificationError(f"{path} cannot be decoded to its end: {e}") from e
+    if info.codec != "h264":
+        raise VerificationError(f"{path} holds {info.codec}, not h264: it has to be encoded")
+    if info.n_frames != expected_frames:
+        raise VerificationError(f"{path} decodes to {info.n_frames} frames, the recording has {expected_frames}")
+    size = path.stat().st_size
+    return EncodeResult(
+        path=path, size_bytes=size, raw_size_bytes=size, ratio=1.0,
+        bitrate_kbps=size * 8 / 1000 / info.duration_s if info.duration_s > 0 else 0.0, encode_seconds=0.0,
+        n_frames=info.n_frames, width=info.width, height=info.height, psnr_db=math.inf, ssim=1.0,
+        n_quality_frames=0, fps=info.fps, verify_seconds=time.perf_counter() - t0,
+    )  # fmt: skip
 
 
 def encode_video(

@@ -37,11 +37,13 @@ def params_hash(settings: compression.CompressionSettings) -> str:
     return hashlib.md5(json.dumps(settings.to_dict(), sort_keys=True).encode()).hexdigest()
 
 
-def _params_row(name: str, settings: compression.CompressionSettings, description: str, clips_every: int = 0) -> dict:
+def _params_row(name: str, settings: compression.CompressionSettings, description: str, clips_every: int = 0,
+                h264_raw: str = "register") -> dict:  # fmt: skip
     return dict(
         compression_params=name, codec=settings.codec, crf=settings.crf, preset=settings.preset,
         pix_fmt=settings.pix_fmt, extra_options=json.dumps(list(settings.extra_options)),
         training_clips_every=clips_every, params_hash=params_hash(settings), params_description=description,
+        h264_raw=h264_raw,
     )  # fmt: skip
 
 
@@ -58,6 +60,10 @@ class CompressionParams(dj.Lookup):
         extra_options (str): JSON list of more ffmpeg output options.
         training_clips_every (int): Keep every n-th trial as a clip at the ``training`` set
             (0: none); the design's ``compact`` plan keeps every 25th.
+        h264_raw (str): What to do with a raw video that is already h.264 (IBL's rigs write
+            ``_iblrig_<label>Camera.raw.mp4``): ``register`` it as its own encode after a full
+            decode (``archival``, ``training``: re-encoding only loses quality), or
+            ``reencode`` it with these settings (``compact``: the point is a smaller file).
         params_hash (str): MD5 of the contents (unique).
     """
 
@@ -70,6 +76,7 @@ class CompressionParams(dj.Lookup):
     pix_fmt: varchar(16)
     extra_options: varchar(255)      # JSON list of ffmpeg output options
     training_clips_every=0: int16    # keep every n-th trial as a clip (0: none)
+    h264_raw="register": enum('register', 'reencode')  # an h.264 raw: registered as is, or re-encoded
     params_hash: char(32)            # md5 of the contents
     params_description: varchar(255)
     unique index(params_hash)
@@ -77,7 +84,8 @@ class CompressionParams(dj.Lookup):
     contents = [
         _params_row("archival", compression.COMPRESSION_SETS["archival"], "crf 17: everything on recording rigs"),
         _params_row("training", compression.COMPRESSION_SETS["training"], "crf 29: training rigs and training-set clips"),
-        _params_row("compact", compression.COMPRESSION_SETS["compact"], "crf 35 where storage is short; every 25th trial kept at crf 29", 25),
+        _params_row("compact", compression.COMPRESSION_SETS["compact"], "crf 35 where storage is short; every 25th trial kept at crf 29", 25,
+                    h264_raw="reencode"),
     ]
 
     @staticmethod
@@ -113,7 +121,8 @@ class RigCompression(dj.Lookup):
 
 
 def add_params(name: str, crf: int, *, preset: str = "faster", pix_fmt: str = "yuv420p",
-               extra_options: tuple[str, ...] = (), description: str = "", training_clips_every: int = 0) -> dict:
+               extra_options: tuple[str, ...] = (), description: str = "", training_clips_every: int = 0,
+               h264_raw: str = "reencode") -> dict:
     """Insert a new parameter set; refuses a name or contents that already exist."""
     settings = compression.CompressionSettings(crf=crf, preset=preset, pix_fmt=pix_fmt, extra_options=extra_options)
     existing = CompressionParams & {"params_hash": params_hash(settings)}
@@ -121,7 +130,7 @@ def add_params(name: str, crf: int, *, preset: str = "faster", pix_fmt: str = "y
         raise ValueError(f"these parameters already exist as set {existing.fetch1('compression_params')!r}")
     if CompressionParams & {"compression_params": name}:
         raise ValueError(f"compression parameter set {name!r} exists already with other contents; choose a new name")
-    row = _params_row(name, settings, description, training_clips_every)
+    row = _params_row(name, settings, description, training_clips_every, h264_raw)
     CompressionParams.insert1(row)
     return row
 
@@ -143,7 +152,10 @@ class CompressedVideo(dj.Computed):
     """A verified h.264 encode of one raw video with one parameter set.
 
     Verified means: decoded to the end with the raw's frame count and size, and its
-    quality measured on sampled frames against the raw (PSNR, SSIM).
+    quality measured on sampled frames against the raw (PSNR, SSIM). A raw video that is
+    already h.264 (IBL's ``.raw.mp4``) is registered as its own encode where the parameter
+    set says ``h264_raw="register"``: ``compressed_video_path`` is then the raw file itself
+    (ratio 1, PSNR 999, SSIM 1), and ``raw cleanup`` never removes it.
 
     Attributes:
         compressed_video_path (str): The .mp4, relative to the data root.
@@ -185,19 +197,24 @@ class CompressedVideo(dj.Computed):
 
     def make_fetch(self, key):
         session_dir = (Session & key).fetch1("session_dir")
-        raw_video_path, n_frames = (CameraRecording & key).fetch1("raw_video_path", "n_frames")
+        raw_video_path, n_frames, codec = (CameraRecording & key).fetch1("raw_video_path", "n_frames", "video_codec")
         params = (CompressionParams & key).fetch1()
-        return session_dir, raw_video_path, int(n_frames), params
+        return session_dir, raw_video_path, int(n_frames), codec, params
 
-    def make_compute(self, key, session_dir, raw_video_path, n_frames, params):
+    def make_compute(self, key, session_dir, raw_video_path, n_frames, codec, params):
         root = config.current().data_root
         raw = layout.resolve_under(root, raw_video_path)
-        rel = compressed_path(session_dir, key["compression_params"], key["camera_label"])
-        out = layout.resolve_under(root, rel)
-        _remove_stale_partials(out)
-        result = compression.encode_video(
-            raw, out, CompressionParams.settings(params), expected_frames=n_frames, progress=False
-        )
+        if codec == "h264" and params["h264_raw"] == "register":
+            # already h.264 (compressed on the rig): the raw is its own encode, verified by a full decode
+            rel = raw_video_path
+            result = compression.register_h264(raw, expected_frames=n_frames)
+        else:
+            rel = compressed_path(session_dir, key["compression_params"], key["camera_label"])
+            out = layout.resolve_under(root, rel)
+            _remove_stale_partials(out)
+            result = compression.encode_video(
+                raw, out, CompressionParams.settings(params), expected_frames=n_frames, progress=False
+            )
         return (dict(
             key, compressed_video_path=rel, file_size=result.size_bytes, raw_size=result.raw_size_bytes,
             compression_ratio=result.ratio, bitrate_kbps=result.bitrate_kbps, encode_seconds=result.encode_seconds,
@@ -317,8 +334,9 @@ class RawRemoval(dj.Manual):
 def removable_raw_files(params: str = "archival") -> list[dict]:
     """Raw files that may be deleted: their ``params`` encode is verified and still on disk.
 
-    A recording without a CompressedVideo row for ``params``, or whose encode is missing or
-    has another size on disk, is never listed.
+    A recording without a CompressedVideo row for ``params``, whose encode is missing or
+    has another size on disk, or whose "encode" is the raw file itself (an h.264 raw
+    registered as is), is never listed.
     """
     root = config.current().data_root
     encodes = CompressedVideo.proj("compressed_video_path", "file_size") & {"compression_params": params}
@@ -327,6 +345,8 @@ def removable_raw_files(params: str = "archival") -> list[dict]:
     for r in rows.to_dicts():
         raw = layout.resolve_under(root, r["raw_video_path"])
         encoded = layout.resolve_under(root, r["compressed_video_path"])
+        if r["compressed_video_path"] == r["raw_video_path"]:
+            continue  # an h.264 raw registered as its own encode: the only copy
         if raw.is_file() and encoded.is_file() and encoded.stat().st_size == r["file_size"]:
             out.append(dict(r, raw_full_path=raw))
     return out

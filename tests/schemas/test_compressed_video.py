@@ -137,3 +137,36 @@ def test_new_parameter_set_is_a_new_row(db):
     with pytest.raises(ValueError, match="already exist"):
         add_params("crf23_again", 23)
     assert np.isclose((CompressionParams & {"compression_params": "crf23"}).fetch1("crf"), 23)
+
+
+def test_h264_raw_is_registered_not_reencoded_unless_the_set_asks(db):
+    """IBL's rigs compress on the rig (``_iblrig_<label>Camera.raw.mp4``): ``training`` and
+    ``archival`` register such a file as its own encode after a full decode; ``compact``
+    (h264_raw="reencode") encodes it again; raw cleanup never removes the only copy."""
+    import datetime as dt
+
+    from pipeline.io.video import probe_video, write_video
+    from schemas.compression import CompressedVideo, RigCompression, removable_raw_files
+    from schemas.session import CameraRecording, insert_session
+
+    folder = db.data_root / "H264" / "2026-01-02" / "001"
+    (folder / "raw_video_data").mkdir(parents=True)
+    raw = folder / "raw_video_data" / "_iblrig_leftCamera.raw.mp4"
+    frames = (np.arange(90, dtype=np.int64)[:, None, None] * 3 % 251 + np.zeros((1, 64, 80), np.int64)).astype(np.uint8)
+    write_video(raw, frames, 30.0, codec="libx264", extra=["-crf", "23", "-pix_fmt", "yuv420p"])
+    assert probe_video(raw).codec == "h264"
+    key = insert_session(folder, rig_type="training", start_time=dt.datetime(2026, 1, 2, 10, 0))
+    CameraRecording.populate(key, reserve_jobs=True, suppress_errors=True)
+    RigCompression.insert1(dict(rig_type="training", compression_params="compact"), skip_duplicates=True)
+    try:
+        assert CompressedVideo.populate(key, reserve_jobs=True, suppress_errors=True)["error_list"] == []
+        rows = {r["compression_params"]: r for r in (CompressedVideo & key).to_dicts()}
+        rel = (CameraRecording & key).fetch1("raw_video_path")
+        registered, encoded = rows["training"], rows["compact"]
+        assert registered["compressed_video_path"] == rel and registered["compression_ratio"] == 1.0
+        assert registered["n_frames"] == 90 and registered["encode_seconds"] == 0.0 and registered["ssim"] == 1.0
+        assert encoded["compressed_video_path"] != rel and encoded["encode_seconds"] > 0
+        assert (db.data_root / encoded["compressed_video_path"]).is_file()
+        assert all(r["raw_video_path"] != rel for r in removable_raw_files("training"))
+    finally:
+        (RigCompression & dict(rig_type="training", compression_params="compact")).delete(prompt=False)
