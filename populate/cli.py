@@ -37,6 +37,8 @@ app.add_typer(raw_app, name="raw")
 app.add_typer(compression_app, name="compression")
 models_app = typer.Typer(help="DeepLabCut models: train from the simulator, register, list.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+slurm_app = typer.Typer(help="Run populate workers on a SLURM cluster.", no_args_is_help=True)
+app.add_typer(slurm_app, name="slurm")
 
 out = Console()
 err = Console(stderr=True)
@@ -443,6 +445,62 @@ def worker_command(
     if report is not None:
         result.write(report)
     raise typer.Exit(result.exit_code)
+
+
+@slurm_app.command("submit")
+def slurm_submit(
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Array tasks (one worker each) for the CPU tables; the GPU array gets as many.")] = 1,
+    tables: Annotated[list[str] | None, typer.Option("--tables", help="Tables to populate (repeat, or comma-separated; default: all), in dependency order.")] = None,
+    gpu: Annotated[bool, typer.Option("--gpu", help="Run the tables whose make takes a device (the pose networks) as their own array with --gres=gpu:1 and --device cuda.")] = False,
+    partition: Annotated[str | None, typer.Option(help="SLURM partition of the CPU array (default: the cluster's default).")] = None,
+    gpu_partition: Annotated[str | None, typer.Option(help="SLURM partition of the GPU array (default: --partition).")] = None,
+    time_limit: Annotated[str, typer.Option("--time", help="Time limit of each task, [D-]HH:MM:SS.")] = "24:00:00",
+    stale_after: Annotated[float, typer.Option(min=1, help="Reservations of workers on other nodes with no heartbeat for this many seconds are freed by the next task.")] = 7200.0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the sbatch scripts; submit nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the submitted jobs (or scripts) as JSON.")] = False,
+) -> None:
+    """Submit populate workers as sbatch job arrays against the lab's database server.
+
+    The database settings go to the jobs in the environment (sbatch --export=ALL), never
+    into the script. Exit code 2 for bad options, 1 if sbatch refuses a job.
+    """
+    from populate import slurm
+    from populate.worker import accepted_make_kwargs
+
+    names = [n for t in tables or [] for n in t.replace(",", " ").split()]
+    settings = _connect_or_fail()
+    if settings.database == "embedded":
+        fail("the embedded database serves this machine only: SLURM workers need the lab's server (database: postgres or mysql)", 2)
+    selected = _computed_or_fail(names or None)
+    gpu_tables = [n for n, t in selected.items() if accepted_make_kwargs(t, {"device": "cuda"})]
+    try:
+        jobs = slurm.build_jobs(
+            list(selected), gpu_tables, workers=workers, gpu=gpu, partition=partition,
+            gpu_partition=gpu_partition or partition, time_limit=time_limit, stale_after=stale_after,
+            log_dir=settings.log_dir, workdir=Path.cwd(),
+        )  # fmt: skip
+    except ValueError as e:
+        fail(str(e), 2)
+    if dry_run:
+        if as_json:
+            print(json.dumps([dict(name=j.name, tables=j.tables, workers=j.workers, gpu=j.gpu, script=j.script) for j in jobs], indent=2))
+        else:
+            for j in jobs:
+                print(j.script)
+        return
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, IBL_VIDEO_DATA_ROOT=str(settings.data_root), IBL_VIDEO_SCHEMA_PREFIX=settings.schema_prefix, IBL_VIDEO_DATABASE=settings.database)
+    submitted = []
+    for j in jobs:
+        try:
+            job_id = slurm.submit(j, env)
+        except (FileNotFoundError, RuntimeError) as e:
+            fail(str(e), 1)
+        submitted.append(dict(job_id=job_id, name=j.name, tables=j.tables, workers=j.workers, gpu=j.gpu))
+        if not as_json:
+            out.print(f"submitted {j.name} as job {job_id}: {j.workers} task(s) on {', '.join(j.tables)}", highlight=False)
+    if as_json:
+        print(json.dumps(submitted, indent=2))
 
 
 def table_status() -> dict[str, dict[str, int]]:
