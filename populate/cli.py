@@ -511,8 +511,12 @@ def table_status() -> dict[str, dict[str, int]]:
 
 
 @app.command()
-def status(as_json: Annotated[bool, typer.Option("--json", help='Print {table: {"rows", "pending", "reserved", "errors"}} as JSON.')] = False) -> None:
-    """Rows done, keys pending, reserved and in error, per table."""
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help='Print {table: {"rows", "pending", "reserved", "errors"}} as JSON.')] = False,
+    stale_after: Annotated[float, typer.Option(min=1, help="A reservation from another machine with no heartbeat for this many seconds is shown as gone.")] = 7200.0,
+) -> None:
+    """Rows done, keys pending, reserved and in error, per table; the workers holding keys
+    (host, process, last heartbeat), and which of them are gone."""
     _connect_or_fail()
     result = table_status()
     if as_json:
@@ -520,9 +524,18 @@ def status(as_json: Annotated[bool, typer.Option("--json", help='Print {table: {
         return
     print_status(result)
     from populate.tables import computed_tables
-    from populate.worker import find_dead_reservations
+    from populate.worker import reservations
 
-    dead = find_dead_reservations(computed_tables())
+    held = reservations(computed_tables(), stale_after)
+    if held:
+        table = Table(title="workers (reserved keys)")
+        for col in ("host", "pid", "table", "key", "heartbeat", "state"):
+            table.add_column(col)
+        for r in held:
+            key = " ".join(str(v) for v in r.key.values())
+            table.add_row(r.host, str(r.pid), r.table, key, f"{r.age_s:.0f} s ago", "alive" if r.alive else f"gone: {r.reason}")
+        out.print(table)
+    dead = [r for r in held if not r.alive]
     if dead:
         err.print(f"{len(dead)} reservation(s) belong to workers that are gone: `ibl-video recover` frees them", highlight=False, soft_wrap=True)
 

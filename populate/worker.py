@@ -337,7 +337,8 @@ def clear_errors(
 # ---------------------------------------------------------------- recovery of dead reservations
 @dataclass(frozen=True)
 class Reservation:
-    """A reserved job that looks dead, and why."""
+    """A reserved job: who holds it (host, process), its last heartbeat, and whether that
+    worker is gone (``reason`` says why; empty for a live one)."""
 
     table: str
     key: dict[str, Any]
@@ -347,6 +348,10 @@ class Reservation:
     age_s: float
     reason: str
 
+    @property
+    def alive(self) -> bool:
+        return not self.reason
+
 
 def find_dead_reservations(
     tables: Mapping[str, type],
@@ -354,7 +359,18 @@ def find_dead_reservations(
     *,
     jobs: Mapping[str, Any] | None = None,
 ) -> list[Reservation]:
-    """Reserved jobs whose worker is gone.
+    """Reserved jobs whose worker is gone (:func:`reservations` that are not alive)."""
+    return [r for r in reservations(tables, stale_after, jobs=jobs) if not r.alive]
+
+
+def reservations(
+    tables: Mapping[str, type],
+    stale_after: float = DEFAULT_STALE_AFTER_S,
+    *,
+    jobs: Mapping[str, Any] | None = None,
+) -> list[Reservation]:
+    """Every reserved job, with its worker's host, process and heartbeat age; dead ones have
+    a ``reason``.
 
     A reservation is dead if it was made on this host by a process that no longer runs,
     or (any host) if its ``reserved_time`` is older than ``stale_after`` seconds: this
@@ -384,14 +400,13 @@ def find_dead_reservations(
             when = row["reserved_time"]
             age = (now - when).total_seconds() if when is not None else float("inf")
             pid = int(row["pid"])
+            reason = ""
             if row["host"] == host:
-                if pid_alive(pid):
-                    continue
-                reason = f"process {pid} on {host} is gone"
+                if not pid_alive(pid):
+                    reason = f"process {pid} on {host} is gone"
             elif age > stale_after:
+                # another host: its process ids say nothing here, only the heartbeat does
                 reason = f"no heartbeat from {row['host']} (process {pid}) for {age:.0f} s > {stale_after:g} s"
-            else:
-                continue
             found.append(
                 Reservation(
                     table=name, key=plain_key(key), host=row["host"], pid=pid,

@@ -560,7 +560,9 @@ def test_killed_worker_leaves_nothing_and_its_key_is_recovered(any_pipe, table):
     listed = pipe.cli("recover", "--dry-run")
     assert listed.exit_code == 0, listed.output
     assert f"process {reserved['pid']} on" in listed.stdout and "is gone" in listed.stdout
-    assert "1 reservation(s) belong to workers that are gone" in pipe.cli("status").output
+    status = pipe.cli("status").output
+    assert "1 reservation(s) belong to workers that are gone" in status
+    assert "workers (reserved keys)" in status and str(reserved["pid"]) in status and "gone" in status
     assert pipe.reserved(table)  # a dry run frees nothing
 
     # the next populate recovers the reservation first, then computes the key

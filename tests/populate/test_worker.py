@@ -374,11 +374,15 @@ def test_recover_frees_dead_and_stale_reservations_only(db, probe):
             host="elsewhere", pid=123, reserved_time=now - dt.timedelta(seconds=10)
         ),  # fresh heartbeat
         dict(
-            host="elsewhere", pid=123, reserved_time=now - dt.timedelta(hours=3)
-        ),  # no heartbeat for 3 h
+            host="elsewhere", pid=os.getpid(), reserved_time=now - dt.timedelta(hours=3)
+        ),  # no heartbeat for 3 h: dead, although its process id runs here (another host's id)
     ]
     for key, row in zip(keys, rows, strict=True):
         job.insert1(dict(key, status="reserved", priority=5, **row))
+    held = w.reservations({"Probe": probe["Probe"]}, stale_after=7200)
+    assert sorted((r.key["session_number"], r.host, r.alive) for r in held) == [
+        (1, w.this_host(), False), (2, w.this_host(), True), (3, "elsewhere", True), (4, "elsewhere", False),
+    ]  # fmt: skip
     dead = w.find_dead_reservations({"Probe": probe["Probe"]}, stale_after=7200)
     assert sorted(r.key["session_number"] for r in dead) == [1, 4]
     assert "is gone" in next(r.reason for r in dead if r.key["session_number"] == 1)
