@@ -460,6 +460,18 @@ def _make_pipeline(backend: str, root: Path, plugin_dir: Path, tmp_path: Path):
     return Pipeline(backend, settings, connection, plugin_dir, tmp_path), ibl_video_faults
 
 
+@pytest.fixture
+def pg_pipe(plugin_dir, tmp_path):
+    """A pipeline on the machine's PostgreSQL with its data root in ``tmp_path/data``."""
+    root = tmp_path / "data"
+    root.mkdir()
+    pipe, plugin = _make_pipeline("postgres", root, plugin_dir, tmp_path)
+    try:
+        yield pipe
+    finally:
+        _teardown(pipe, plugin)
+
+
 def _teardown(pipe: Pipeline, plugin) -> None:
     import datajoint as dj
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.populate.test_faults import ROOT, _make_pipeline, _teardown, plugin_dir, wait_for  # noqa: F401
+from tests.populate.test_faults import ROOT, wait_for
 
 pytestmark = pytest.mark.slow
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -120,17 +120,6 @@ def hosts(tmp_path):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)  # deletes its veth pair too
 
 
-@pytest.fixture
-def shared_pipe(plugin_dir, tmp_path):  # noqa: F811 (plugin_dir: test_faults's fixture)
-    root = tmp_path / "shared"
-    root.mkdir()
-    pipe, plugin = _make_pipeline("postgres", root, plugin_dir, tmp_path)
-    try:
-        yield pipe
-    finally:
-        _teardown(pipe, plugin)
-
-
 def _start_on(host: str, link: dict, pipe, tmp_path: Path, *args: str, **extra: str) -> subprocess.Popen:
     """``ibl-video ARGS`` on ``host``: its namespace, host name and mount of the data root."""
     mount = tmp_path / f"{host}-mnt"
@@ -146,8 +135,8 @@ def _start_on(host: str, link: dict, pipe, tmp_path: Path, *args: str, **extra: 
     )  # fmt: skip
 
 
-def test_a_host_cut_off_mid_key_leaves_no_row_and_another_host_finishes_it(shared_pipe, hosts, tmp_path):
-    pipe = shared_pipe
+def test_a_host_cut_off_mid_key_leaves_no_row_and_another_host_finishes_it(pg_pipe, hosts, tmp_path):
+    pipe = pg_pipe
     pipe.add_sessions(["NET"], duration_s=3.0)
     pipe.table("CameraRecording").populate(reserve_jobs=True)
     cls = pipe.table("SlowCopy")

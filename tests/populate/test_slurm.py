@@ -21,13 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.populate.test_faults import (  # noqa: F401
-    _make_pipeline,
-    _teardown,
-    plugin_dir,
-    visible_files,
-    wait_for,
-)
+from tests.populate.test_faults import visible_files, wait_for
 
 pytestmark = pytest.mark.slow
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -150,17 +144,6 @@ PartitionName=gpu Nodes={host} MaxTime=INFINITE State=UP
                     os.kill(int(path.read_text().split()[0]), signal.SIGTERM)
                 except (ProcessLookupError, ValueError):
                     pass
-
-
-@pytest.fixture
-def pg_pipe(plugin_dir, tmp_path):  # noqa: F811 (plugin_dir: test_faults's fixture)
-    root = tmp_path / "data"
-    root.mkdir()
-    pipe, plugin = _make_pipeline("postgres", root, plugin_dir, tmp_path)
-    try:
-        yield pipe
-    finally:
-        _teardown(pipe, plugin)
 
 
 def _submit(pipe, cluster, *args: str, faults: dict | None = None, **extra: str) -> list[dict]:
