@@ -10,7 +10,7 @@ from pipeline.layout import RAW_BEHAVIOR_DIR
 
 
 def insert_recorded_session(folder: Path | str, *, rig_type: str | None = None, start_time=None,
-                            sync_wiring: str | None = None) -> dict:
+                            sync_wiring: str | None = None, subject_file: Path | str | None = None) -> dict:
     """Insert the ``Session`` row of a session folder; returns its key.
 
     A folder written by :func:`acquisition.session.record_session` (it has ``session.json``)
@@ -22,25 +22,39 @@ def insert_recorded_session(folder: Path | str, *, rig_type: str | None = None, 
     the FPGA channel map of an ephys session (default ``3B``; a ``*.wiring.json`` beside the
     SpikeGLX files overrides its channels).
 
+    The subject's ``Subject`` row (sex, date of birth, species, strain) comes from
+    ``subject_file`` (Alyx's subject record as JSON, :func:`pipeline.io.subject.read_subject_file`)
+    when given, else from ``session.json``'s ``subject_info``; a subject already in the table
+    keeps its row (a file that disagrees with it is refused), a new one without a description
+    gets a row with everything unknown.
+
     Raises
     ------
     acquisition.session.IncompleteSessionError
         If the recording is not complete (the message names the missing marker).
     ValueError
         If the rig type is neither given nor readable, the task settings lack a key or
-        disagree with the folder's path, a camera label is unknown, or the session is
-        already in the table.
+        disagree with the folder's path, a camera label is unknown, the subject's description
+        is bad or disagrees with its row, or the session is already in the table.
+    FileNotFoundError
+        If ``subject_file`` does not exist.
     """
+    from pipeline.io.subject import read_subject_file
     from schemas.session import insert_session
 
     folder = Path(folder)
+    subject_info = read_subject_file(subject_file) if subject_file is not None else None
+    source = str(subject_file) if subject_file is not None else "subject"
     if (folder / SESSION_FILE).is_file():
         info = read_session_folder(folder)
         if rig_type is not None and rig_type != info.rig_type:
             raise ValueError(f"{folder / SESSION_FILE} says rig type {info.rig_type!r}, not {rig_type!r}")
+        if subject_info is None and info.description.get("subject_info") is not None:
+            subject_info, source = info.description["subject_info"], f"{folder / SESSION_FILE} subject_info"
         return insert_session(
             folder, rig_type=info.rig_type, start_time=info.start_time, session_uuid=info.uuid,
             subject=info.subject, date=info.date, number=info.number, sync_wiring=sync_wiring,
+            subject_info=subject_info, subject_source=source,
         )  # fmt: skip
     settings_path = folder / RAW_BEHAVIOR_DIR / TASK_SETTINGS
     if settings_path.is_file():
@@ -61,13 +75,15 @@ def insert_recorded_session(folder: Path | str, *, rig_type: str | None = None, 
         return insert_session(
             folder, rig_type=rig, start_time=start_time or task.start_time,
             subject=task.subject, date=task.date, number=task.number, sync_wiring=sync_wiring,
+            subject_info=subject_info, subject_source=source,
         )  # fmt: skip
     if rig_type is None or start_time is None:
         raise ValueError(
             f"{folder} has neither {SESSION_FILE} nor {settings_path.relative_to(folder)} "
             f"(looked for {settings_path}): give the rig type and start time to register it"
         )
-    return insert_session(folder, rig_type=rig_type, start_time=start_time, sync_wiring=sync_wiring)
+    return insert_session(folder, rig_type=rig_type, start_time=start_time, sync_wiring=sync_wiring,
+                          subject_info=subject_info, subject_source=source)
 
 
 def insert_recording(recording: SessionRecording, *, sync_wiring: str | None = None) -> dict:

@@ -13,8 +13,9 @@
 
 ``session.json`` (format ``"ibl-video-session/1"``) holds ``subject``, ``date``, ``number``,
 ``rig_type``, ``start_time`` (ISO 8601, local time of the computer, no time zone),
-``end_time``, ``uuid``, ``backend``, ``duration_s``, ``interrupted``, ``daq_files`` and,
-per camera under ``cameras``, the files (relative to the session folder) and the recording
+``end_time``, ``uuid``, ``backend``, ``duration_s``, ``interrupted``, ``daq_files``,
+``subject_info`` (the subject's sex, date of birth, species and strain, or null:
+:mod:`pipeline.io.subject`) and, per camera under ``cameras``, the files (relative to the session folder) and the recording
 figures (frames, drops, settings, serial, features the camera lacks).
 
 The **completion marker** ``raw_video_data/recording.complete`` (:data:`COMPLETE_MARKER`)
@@ -363,6 +364,7 @@ def record_session(
     queue_frames: int = 64,
     replay_simulation: bool = False,
     stop_event: threading.Event | None = None,
+    subject_info: Mapping[str, Any] | None = None,
 ) -> SessionRecording:
     """Record one session into ``<data_root>/<subject>/<date>/<NNN>/``.
 
@@ -412,6 +414,12 @@ def record_session(
         for such a session (the emulator is not wired to a DAQ).
     stop_event : threading.Event, optional
         Setting it stops the recording like Ctrl-C (the session is marked interrupted).
+    subject_info : mapping, optional
+        The subject's sex, date of birth, species, strain (Alyx's or our keys,
+        :func:`pipeline.io.subject.normalize_subject`; e.g. :func:`pipeline.io.subject.read_subject_file`),
+        written to ``session.json`` for the ``Subject`` row. Default: the simulator's mouse
+        (:func:`acquisition.simulator.simulated_subject`) on the simulated backend, none
+        (unknown, or the row already in the table) on cameras.
 
     Returns
     -------
@@ -422,7 +430,8 @@ def record_session(
     Raises
     ------
     ValueError
-        Unknown rig type, backend or camera, bad subject name, or a duration <= 0.
+        Unknown rig type, backend or camera, bad subject name or description, or a
+        duration <= 0.
     FileExistsError
         If ``number`` is given and that session folder exists.
     acquisition.recorder.RecordingError
@@ -449,6 +458,18 @@ def record_session(
         date = dt.date.today()
     elif isinstance(date, str):
         date = dt.date.fromisoformat(date)
+    if subject_info is None and backend == "simulated":
+        from acquisition.simulator import simulated_subject
+
+        subject_info = simulated_subject(subject)
+    if subject_info is not None:
+        from pipeline.io.subject import normalize_subject
+
+        subject_info = normalize_subject(subject_info, "subject_info")
+        if subject_info.pop("subject", subject) != subject:
+            raise ValueError(f"subject_info describes another subject than {subject!r}")
+        dob = subject_info["date_of_birth"]
+        subject_info["date_of_birth"] = None if dob is None else dob.isoformat()
 
     data_root = Path(data_root)
     data_root.mkdir(parents=True, exist_ok=True)
@@ -546,6 +567,7 @@ def record_session(
         if simulated or replay_simulation
         else None,
         "daq_files": [_rel(folder, p) for p in daq_files],
+        "subject_info": subject_info,
         "truth_dir": "simulation_truth" if truth_files else None,
         "cameras": {
             label: {

@@ -60,6 +60,7 @@ __all__ = [
     "REFERENCE_SIZE",
     "SCENE_LABELS",
     "simulate_trial_onsets",
+    "simulated_subject",
 ]
 
 #: Width and height (pixels) at which the scene's geometry is defined; other sizes scale it.
@@ -95,6 +96,30 @@ _LEVEL = {
     "bar": 92.0,
     "tail": 150.0,
 }
+
+
+def simulated_subject(subject: str) -> dict:
+    """The simulated mouse's description, as Alyx would give it (:mod:`pipeline.io.subject`).
+
+    A C57BL/6J *Mus musculus*, female or male and born in September 2024, both from the
+    nickname only, so that every session of one simulated subject describes it alike (a
+    ``Subject`` row that disagrees with a new session's description is refused).
+
+    Parameters
+    ----------
+    subject : str
+        Nickname.
+    """
+    import datetime as dt
+
+    h = zlib.crc32(subject.encode())
+    return {
+        "subject": subject,
+        "sex": "FM"[h % 2],
+        "date_of_birth": (dt.date(2024, 9, 1) + dt.timedelta(days=h % 30)).isoformat(),
+        "species": "Mus musculus",
+        "strain": "C57BL/6J",
+    }
 
 
 # --------------------------------------------------------------------------------------

@@ -48,37 +48,73 @@ def crop_single_pass() -> BenchResult:
     )
 
 
-@row("pose-vs-dlc")
-def pose_vs_dlc() -> BenchResult:
-    """DLCPose's inference (run_pose) on one ROI video against deeplabcut.analyze_videos on the same video and model."""
+def _pose_against_dlc(role: str, n: int, make_video) -> tuple[dict, float, float, float, dict]:
+    """Time run_pose (runtime "auto": ONNX Runtime on the CPU) and analyze_videos on one crop video.
+
+    Returns ``(points, ours_s, dlc_s, pytorch_s, info)``: ``pytorch_s`` is run_pose's
+    PyTorch runtime on the same video (the reference path), timed in the same run; every
+    path gets one untimed warm-up call on a few frames (network loaded, ONNX export made),
+    as analyze_videos loads its network inside its own timing.
+    """
     import deeplabcut
 
     from pipeline.crops import Roi
+    from pipeline.io.video import read_frames
     from pipeline.pose import run_pose
     from populate.models import TEST_TRAINING, train_from_simulator
 
-    info = train_from_simulator(roles=["eye"], training=TEST_TRAINING, progress=False)["eye"]
-    n = int(os.environ.get("IBL_BENCH_POSE_FRAMES", "2000"))
-    with tempfile.TemporaryDirectory(prefix="bench-pose-") as tmp:
-        video = Path(tmp) / "eye.mp4"
-        _make_eye_video(video, n)
-        roi = Roi(0, 0, 100, 100, 100, 100)
+    info = train_from_simulator(roles=[role], training=TEST_TRAINING, progress=False)[role]
+    model = info.model()
+    with tempfile.TemporaryDirectory(prefix=f"bench-pose-{role}-") as tmp:
+        video = Path(tmp) / f"{role}.mp4"
+        w, h = make_video(video, n)
+        roi = Roi(0, 0, w, h, w, h)
+        warm = read_frames(video, w, h, count=4)
+        for runtime in ("onnxruntime", "pytorch"):
+            run_pose(warm, model, roi, runtime=runtime)
         t0 = time.perf_counter()
-        ours = run_pose(video, info.model(), roi, batch_size=32, expected_frames=n)
+        ours = run_pose(video, model, roi, expected_frames=n)
         ours_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        run_pose(video, model, roi, expected_frames=n, runtime="pytorch")
+        pytorch_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         deeplabcut.analyze_videos(str(info.project_dir / "config.yaml"), [str(video)], shuffle=1, batch_size=32,
                                   destfolder=tmp, save_as_csv=False)  # fmt: skip
         dlc_s = time.perf_counter() - t0
+    return ours, ours_s, dlc_s, pytorch_s, dict(w=w, h=h)
+
+
+def _pose_row(name: str, role: str, n: int, make, crop: str, ours: str, goal: str) -> BenchResult:
+    """One pose row: run_pose (runtime auto) and its PyTorch runtime against analyze_videos, one run."""
+    points, ours_s, dlc_s, pytorch_s, _ = _pose_against_dlc(role, n, make)
     return BenchResult(
-        row="pose-vs-dlc", seconds=ours_s, baseline="deeplabcut.analyze_videos, same video and model",
+        row=name, seconds=ours_s, baseline="deeplabcut.analyze_videos, same video and model",
         baseline_seconds=dlc_s, ratio=ours_s / dlc_s,
-        note=f"{n} frames 100x100 eye crop, cspnext_s, batch 32, cpu; {len(ours)} body parts; target <= 1.0",
-    )
+        note=(f"{n} frames {crop}, cspnext_s, cpu; ours: run_pose runtime auto ({ours}, a thread per core), "
+              f"DLC batch 32, torch's default threads; run_pose runtime pytorch (1 thread) {pytorch_s:.2f} s "
+              f"(ratio {pytorch_s / dlc_s:.2f}); {len(points)} body parts; {goal}"),
+    )  # fmt: skip
 
 
-def _make_eye_video(path: Path, n: int) -> None:
-    """An eye-region video of ``n`` frames cut from the simulator's left camera (h.264)."""
+@row("pose-vs-dlc")
+def pose_vs_dlc() -> BenchResult:
+    """DLCPose's inference (run_pose) on one ROI video against deeplabcut.analyze_videos on the same video and model."""
+    n = int(os.environ.get("IBL_BENCH_POSE_FRAMES", "2000"))
+    return _pose_row("pose-vs-dlc", "eye", n, _make_eye_video, "100x100 eye crop", "onnxruntime, batch 32",
+                     "target <= 1.0, goal <= 0.5")  # fmt: skip
+
+
+@row("pose-paws")
+def pose_paws() -> BenchResult:
+    """DLCPose's inference on the paws crop (450x374, the costliest region) against deeplabcut.analyze_videos."""
+    n = int(os.environ.get("IBL_BENCH_PAWS_FRAMES", "300"))
+    return _pose_row("pose-paws", "paws", n, _make_paws_video, "450x374 paws crop (900x750 downscaled)",
+                     "onnxruntime, batch 2", "goal <= 0.5")  # fmt: skip
+
+
+def _make_eye_video(path: Path, n: int) -> tuple[int, int]:
+    """An eye-region video of ``n`` frames cut from the simulator's left camera (h.264); returns (w, h)."""
     from acquisition.simulator import Behaviour, MouseScene
     from pipeline.io.video import write_video
 
@@ -88,6 +124,25 @@ def _make_eye_video(path: Path, n: int) -> None:
     x, y = centre - 50
     frames = np.concatenate([scene.render(times[i : i + 120])[:, y : y + 100, x : x + 100] for i in range(0, n, 120)])
     write_video(path, frames, 60.0, codec="libx264", extra=["-crf", "17", "-pix_fmt", "yuv420p"])
+    return 100, 100
+
+
+def _make_paws_video(path: Path, n: int) -> tuple[int, int]:
+    """A paws-region video of ``n`` frames (900x750 of the simulator's left camera downscaled to
+    450x374, as CropROI makes it; h.264); returns (w, h)."""
+    from acquisition.simulator import Behaviour, MouseScene
+    from pipeline.crops import DEFAULT_ROI_SPECS, crop_frames, roi_from_anchor
+    from pipeline.io.video import write_video
+
+    spec = DEFAULT_ROI_SPECS["paws"]
+    scene = MouseScene(Behaviour(n / 60 + 2, seed=5), "left", 1280, 1024, seed=5)
+    times = np.arange(n) / 60.0
+    truth = scene.truth(times[:60])
+    anchor = np.nanmean({**truth.extra_points, **truth.points}[spec.anchor], axis=0)
+    roi = roi_from_anchor(spec, anchor, 1280, 1024)
+    frames = np.concatenate([crop_frames(scene.render(times[i : i + 60]), roi) for i in range(0, n, 60)])
+    write_video(path, frames, 60.0, codec="libx264", extra=["-crf", "17", "-pix_fmt", "yuv420p"])
+    return roi.out_w, roi.out_h
 
 
 @row("pose-store-roundtrip")

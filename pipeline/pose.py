@@ -14,21 +14,31 @@ The stage, as IBL runs it (DESIGN.md sections 1 and 3):
 4. :func:`median_filter_pose` smooths each coordinate over 5 frames, over confident frames
    only, and leaves the tongue tips alone (a temporal median smears a lick).
 
-Networks are trained on left-camera views (:mod:`populate.models`); their body parts carry
+Networks are trained on left-camera views (:mod:`populate.models` for the simulator's frames,
+:mod:`pipeline.training` for a lab's labelled project); their body parts carry
 the left camera's names. The right camera's crops are mirrored to look the same
 (:func:`pipeline.crops.camera_view`), and :func:`camera_point_name` renames the points:
 the pupil's left and right edges swap and the eye's suffix becomes ``_r``; the near paw's
 fingers become the right paw's and the far paw's the left one's. Tongue, spout and
 nostril names say "upper"/"lower" and are the same on both cameras.
 
-Inference uses DeepLabCut's own runner (``get_pose_inference_runner(...).inference``) on
-frames decoded by ffmpeg, streamed in chunks so that an hour of video never sits in memory.
-Measured here on a 100x100 eye crop video (1000 frames, cspnext_s, CPU, 1 torch thread):
-the runner at batch 32-64 gave 245-250 frames/s, ``deeplabcut.analyze_videos`` on the
-same file 252 frames/s including its setup, with identical points (max difference 0); the
-model's convolutions take nearly all of the time (ffmpeg decodes the crop at 11,000
-frames/s). The runner is used because it takes arrays as well as files, needs no DLC
-project folder and writes no ``.h5`` file to read back.
+Inference runs on frames decoded by ffmpeg, streamed in chunks so that an hour of video
+never sits in memory, with one of two runtimes (:data:`RUNTIMES`, chosen by
+:func:`resolve_runtime`; DLCPose records which ran):
+
+* ``"pytorch"``, the reference and the GPU path: DeepLabCut's inference runner
+  (``get_pose_inference_runner``) loads the network; whole batches are normalised at once
+  and go through the network and DeepLabCut's own predictor (``get_predictions``), which
+  gives DeepLabCut's runner's points exactly (max difference 0 on the 2000-frame bench
+  video) without its per-frame preprocessing, tensor copies and per-frame postprocessing.
+* ``"onnxruntime"``, the CPU default: the network exported once to ONNX (cached beside the
+  snapshot, keyed by its MD5) and run by ONNX Runtime (:mod:`pipeline.pose_onnx`). Same
+  points within float32 rounding (at most 3e-5 px and 3e-6 likelihood on the bench video),
+  except where two heatmap cells tie to float32 precision (1 point of 8000 there, 0.5 px).
+
+The batch size is chosen per crop size (:func:`batch_size_for`): the 450x374 paws crop ran
+2-3x faster per frame at batch 1-4 than at DeepLabCut's 32. Where the time goes, part by
+part, against ``deeplabcut.analyze_videos``: ``python -m bench.profile_pose``.
 """
 
 from __future__ import annotations
@@ -52,10 +62,12 @@ __all__ = [
     "FAST_PARTS",
     "ROLES",
     "ROLE_BODYPARTS",
+    "RUNTIMES",
     "AnchorResult",
     "DlcModel",
     "anchor_frames",
     "anchor_points",
+    "batch_size_for",
     "camera_point_name",
     "check_bodyparts",
     "infer_frames",
@@ -63,6 +75,8 @@ __all__ = [
     "iter_video_frames",
     "load_model",
     "median_filter_pose",
+    "resolve_runtime",
+    "role_point_indices",
     "run_pose",
 ]
 
@@ -89,6 +103,10 @@ CROP_ROLES: tuple[str, ...] = ("eye", "nostril", "tongue", "paws")
 FAST_PARTS: tuple[str, ...] = ("tongue_end_l", "tongue_end_r")
 #: Width (pixels) to which full frames are downscaled for the anchor network.
 ANCHOR_WIDTH = 320
+#: Inference runtimes: DeepLabCut's network in PyTorch (the reference; CPU and GPU) and its
+#: ONNX export run by ONNX Runtime (CPU; :mod:`pipeline.pose_onnx`). ``"auto"`` picks one
+#: (:func:`resolve_runtime`).
+RUNTIMES: tuple[str, ...] = ("pytorch", "onnxruntime")
 
 
 def camera_point_name(name: str, mirror: bool) -> str:
@@ -155,8 +173,8 @@ def load_model(
     project : path
         The project folder or its ``config.yaml``.
     role : str
-        One of :data:`ROLES`; the project's body parts must be exactly
-        ``ROLE_BODYPARTS[role]`` (any order).
+        One of :data:`ROLES`; the project's body parts must include
+        ``ROLE_BODYPARTS[role]`` (any order; :func:`check_bodyparts`).
     shuffle : int
     snapshot : path, optional
         Weights to use (absolute, or relative to the shuffle's ``train`` folder); default
@@ -192,19 +210,30 @@ def load_model(
 
 
 def check_bodyparts(bodyparts: Sequence[str], role: str, model_name: str) -> None:
-    """Raise ValueError naming ``model_name`` if ``bodyparts`` are not those of ``role``."""
+    """Raise ValueError naming ``model_name`` if ``bodyparts`` lack a point of ``role``.
+
+    A network may track more points than its role needs (a lab's project); the pose
+    stage then keeps the role's points only (:func:`role_point_indices`). Registration
+    (:func:`schemas.pose.register_model`) accepts any body parts; this check guards what the
+    pipeline runs (model sets, :func:`load_model`, :func:`run_pose`, :func:`anchor_points`).
+    """
     want = ROLE_BODYPARTS.get(role)
     if want is None:
         raise ValueError(
             f"unknown pose role {role!r} for model {model_name}; roles: {', '.join(ROLES)}"
         )
-    if sorted(bodyparts) != sorted(want):
-        extra = sorted(set(bodyparts) - set(want))
-        missing = sorted(set(want) - set(bodyparts))
+    missing = [bp for bp in want if bp not in set(bodyparts)]
+    if missing:
         raise ValueError(
-            f"model {model_name} does not fit role {role!r}: body parts {list(bodyparts)}; "
-            f"missing {missing}, unexpected {extra}"
+            f"model {model_name} does not fit role {role!r}: it lacks the {role} point(s) "
+            f"{missing} (its body parts: {list(bodyparts)}; the {role} role needs {list(want)})"
         )
+
+
+def role_point_indices(model: DlcModel) -> list[tuple[int, str]]:
+    """``(column, name)`` of the role's points among the network's outputs, in the role's order."""
+    names = list(model.bodyparts)
+    return [(names.index(bp), bp) for bp in ROLE_BODYPARTS[model.role]]
 
 
 def _validate_model(model: DlcModel) -> None:
@@ -258,13 +287,65 @@ def _check_device(device: str) -> str:
     return device
 
 
+def resolve_runtime(runtime: str, device: str, models: Sequence[DlcModel] = ()) -> str:
+    """The inference runtime that runs: ``runtime`` itself, or what ``"auto"`` stands for.
+
+    Parameters
+    ----------
+    runtime : str
+        One of :data:`RUNTIMES` or ``"auto"``: ``"onnxruntime"`` on the CPU when every one
+        of ``models`` can be exported (:func:`pipeline.pose_onnx.check_supported`),
+        ``"pytorch"`` otherwise (GPUs, other network types).
+    device : str
+        Torch device (``"cpu"``, ``"cuda"``, ``"cuda:<n>"``).
+    models : sequence of DlcModel
+        The networks that will run.
+
+    Raises
+    ------
+    ValueError
+        An unknown runtime, or ``"onnxruntime"`` with a GPU device (the ONNX path here is
+        CPU only) or with a network it cannot reproduce (naming it).
+    """
+    _check_device(device)
+    if runtime not in (*RUNTIMES, "auto"):
+        raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)} or 'auto', got {runtime!r}")
+    if runtime == "pytorch" or (runtime == "auto" and device != "cpu"):
+        return "pytorch"
+    if device != "cpu":
+        raise ValueError(f"the onnxruntime runtime runs on the CPU only, not on {device!r}; use runtime 'pytorch'")
+    from pipeline.pose_onnx import check_supported
+
+    for m in models:
+        try:
+            check_supported(_pytorch_config(m), m.name)
+        except ValueError:
+            if runtime == "auto":
+                return "pytorch"
+            raise
+    return "onnxruntime"
+
+
+def batch_size_for(height: int, width: int) -> int:
+    """Frames per inference batch for a crop size: 32 at 100x100, fewer for larger crops.
+
+    About 320,000 pixels per batch, 1..32 frames: 32 for the 100x100 eye and nostril
+    crops, 12 for the 160x160 tongue, 2 for the 450x374 paws. On the 2-core development
+    machine ONNX Runtime ran the paws network 1.1-1.5x faster per frame at batch 1-4 than
+    at 16-32 (activations stay in cache), and the eye network's speed did not change
+    between batch 8 and 32.
+    """
+    return int(min(32, max(1, round(320_000 / (int(height) * int(width))))))
+
+
 def infer_frames(
     frames: np.ndarray | Iterator[np.ndarray],
     model: DlcModel,
     *,
     device: str = "cpu",
-    batch_size: int = 32,
-    threads: int | None = 1,
+    batch_size: int | None = 32,
+    threads: int | None = None,
+    runtime: str = "auto",
 ) -> np.ndarray:
     """Run a network on grey frames; coordinates in the frames' own pixels.
 
@@ -274,11 +355,20 @@ def infer_frames(
     model : DlcModel
     device : str
         Torch device, passed to DeepLabCut (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
-    batch_size : int
+    batch_size : int or None
+        Frames per batch; None: :func:`batch_size_for` the frame size.
     threads : int or None
-        Torch CPU threads during inference (restored afterwards); None leaves torch's
-        setting. Default 1: on 2 cores shared with other work, 2 threads ran 10-20x slower
-        than 1 here (threads spin waiting for each other); use more on a dedicated machine.
+        CPU threads of the runtime during inference (torch's are restored afterwards).
+        None (default): one per core for ONNX Runtime, whose idle threads sleep (2-core
+        development machine, eye network, 2000 frames: 1.9 s with 2 threads against 3.4 s
+        with 1 when the cores were free, 3.5-3.7 s against 3.4 s when other work held
+        them), and 1 for PyTorch, whose OpenMP threads spin waiting for each other (2
+        threads ran 5-20x slower than 1 on the 2 shared cores).
+    runtime : str
+        ``"pytorch"`` (DeepLabCut's network in PyTorch, the reference, any device),
+        ``"onnxruntime"`` (its ONNX export, CPU, :mod:`pipeline.pose_onnx`) or ``"auto"``
+        (:func:`resolve_runtime`). Both give the same points within float32 rounding: a
+        point may differ by under one heatmap cell where two cells of its heatmap tie.
 
     Returns
     -------
@@ -287,11 +377,75 @@ def infer_frames(
         ``model.bodyparts`` order).
     """
     _validate_model(model)
-    _check_device(device)
-    if int(batch_size) < 1:
+    runtime = resolve_runtime(runtime, device, [model])
+    if batch_size is not None and int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    with limit_torch_threads(threads):
-        return _infer(frames, model, device, int(batch_size))
+    if threads is not None and int(threads) < 1:
+        raise ValueError(f"threads must be >= 1 or None, got {threads}")
+    chunks = _checked_chunks([frames] if isinstance(frames, np.ndarray) else frames)
+    if runtime == "onnxruntime":
+        return _infer_onnx(chunks, model, batch_size, threads)
+    with limit_torch_threads(1 if threads is None else threads):
+        return _infer(chunks, model, device, batch_size)
+
+
+def _checked_chunks(chunks) -> Iterator[np.ndarray]:
+    for chunk in chunks:
+        chunk = np.asarray(chunk)
+        if chunk.ndim != 3 or chunk.dtype != np.uint8:
+            raise ValueError(f"frames must be (n, h, w) uint8, got {chunk.dtype} {chunk.shape}")
+        if len(chunk):
+            yield chunk
+
+
+def _batches(chunks: Iterator[np.ndarray], batch_size: int | None) -> Iterator[np.ndarray]:
+    """Batches of ``batch_size`` frames (the last one shorter) from chunks of any length."""
+    pending: list[np.ndarray] = []
+    size = None if batch_size is None else int(batch_size)
+    for chunk in chunks:
+        if size is None:
+            size = batch_size_for(*chunk.shape[1:])
+        pending.append(chunk)
+        have = sum(len(c) for c in pending)
+        if have < size:
+            continue
+        joined = np.concatenate(pending) if len(pending) > 1 else pending[0]
+        cut = have - have % size
+        for i in range(0, cut, size):
+            yield joined[i : i + size]
+        pending = [joined[cut:]] if cut < have else []
+    if pending:
+        yield np.concatenate(pending)
+
+
+_ONNX: dict[tuple, object] = {}
+
+
+def _infer_onnx(chunks, model: DlcModel, batch_size: int | None, threads: int | None) -> np.ndarray:
+    from pipeline.pose_onnx import OnnxPoseRunner, export_onnx
+
+    path = export_onnx(model)
+    key = (str(path), threads)
+    runner = _ONNX.get(key)
+    if runner is None:
+        if len(_ONNX) > 8:
+            _ONNX.clear()
+        runner = _ONNX[key] = OnnxPoseRunner(path, threads)
+    if runner.bodyparts != tuple(model.bodyparts):
+        raise ValueError(
+            f"model {model.name}: pytorch_config body parts {list(runner.bodyparts)} differ from the "
+            f"project's {list(model.bodyparts)}"
+        )
+    k = len(model.bodyparts)
+    out = [runner(batch) for batch in _batches(chunks, batch_size)]
+    return _checked_poses(out, model, k)
+
+
+def _checked_poses(out: list[np.ndarray], model: DlcModel, k: int) -> np.ndarray:
+    poses = np.concatenate(out) if out else np.zeros((0, k, 3))
+    if poses.shape[1:] != (k, 3):
+        raise ValueError(f"model {model.name} returned poses of shape {poses.shape[1:]}, expected ({k}, 3)")
+    return poses
 
 
 @contextlib.contextmanager
@@ -312,26 +466,65 @@ def limit_torch_threads(threads: int | None):
         torch.set_num_threads(before)
 
 
-def _infer(frames, model: DlcModel, device: str, batch_size: int) -> np.ndarray:
-    runner = _runner(model, device, batch_size)
-    chunks = [frames] if isinstance(frames, np.ndarray) else frames
-    out = []
+def _pytorch_config(model: DlcModel) -> dict:
+    import yaml
+
+    with open(model.pytorch_config) as f:
+        return yaml.safe_load(f)
+
+
+def _normalise_batch(frames: np.ndarray):
+    """Grey ``(n, h, w)`` uint8 frames as DeepLabCut's network input ``(n, 3, h, w)`` float32.
+
+    The same float32 arithmetic as DeepLabCut's per-frame preprocessing of the frame
+    repeated to RGB (``A.Normalize``: ``(pixel - mean) * (1 / std)``), for a whole batch
+    at once and without the RGB copy.
+    """
+    import torch
+
+    from pipeline.pose_onnx import normalisation
+
+    mean, denominator = (a.reshape(1, 3, 1, 1) for a in normalisation())
+    x = np.asarray(frames, dtype=np.float32)[:, None]  # NumPy: one thread, whatever torch's setting
+    return torch.from_numpy((x - mean) * denominator)
+
+
+def _infer(chunks, model: DlcModel, device: str, batch_size: int | None) -> np.ndarray:
+    """The PyTorch runtime: DeepLabCut's runner (network with the snapshot's weights).
+
+    Networks the batch path reproduces (single-animal bottom-up heatmap networks whose
+    inference transform only normalises, :func:`pipeline.pose_onnx.check_supported`) get
+    whole batches: one vectorised normalisation, the network, and DeepLabCut's own
+    predictor on the batch (``model.get_predictions``); DeepLabCut's runner instead
+    normalises, copies and permutes every frame, and splits its predictions into one dict
+    per frame for its postprocessor, which leaves these points unchanged (measured in
+    ``bench/profile_pose.py``). Other networks go through ``runner.inference``.
+    """
+    import torch
+
+    from pipeline.pose_onnx import check_supported
+
     k = len(model.bodyparts)
-    for chunk in chunks:
-        chunk = np.asarray(chunk)
-        if chunk.ndim != 3 or chunk.dtype != np.uint8:
-            raise ValueError(f"frames must be (n, h, w) uint8, got {chunk.dtype} {chunk.shape}")
-        if len(chunk) == 0:
-            continue
-        rgb = np.repeat(chunk[..., None], 3, axis=-1)
-        preds = runner.inference(list(rgb))
-        poses = np.stack([p["bodyparts"][0, :, :3] for p in preds]).astype(np.float64)
-        if poses.shape[1:] != (k, 3):
-            raise ValueError(
-                f"model {model.name} returned poses of shape {poses.shape[1:]}, expected ({k}, 3)"
-            )
-        out.append(poses)
-    return np.concatenate(out) if out else np.zeros((0, k, 3))
+    out = []
+    runner = None
+    try:
+        check_supported(_pytorch_config(model), model.name)
+        direct = True
+    except ValueError:
+        direct = False
+    for batch in _batches(chunks, batch_size):
+        if runner is None:
+            runner = _runner(model, device, batch_size or batch_size_for(*batch.shape[1:]))
+        if direct:
+            with torch.inference_mode():
+                outputs = runner.model(_normalise_batch(batch).to(device))
+                poses = runner.model.get_predictions(outputs)["bodypart"]["poses"]
+            out.append(poses[:, 0, :, :3].cpu().numpy().astype(np.float64))
+        else:
+            rgb = np.repeat(batch[..., None], 3, axis=-1)
+            preds = runner.inference(list(rgb))
+            out.append(np.stack([p["bodyparts"][0, :, :3] for p in preds]).astype(np.float64))
+    return _checked_poses(out, model, k)
 
 
 # --------------------------------------------------------------------------------------
@@ -451,7 +644,8 @@ def anchor_points(
     out_width: int = ANCHOR_WIDTH,
     device: str = "cpu",
     batch_size: int = 16,
-    threads: int | None = 1,
+    threads: int | None = None,
+    runtime: str = "auto",
 ) -> AnchorResult:
     """Find the anchor points of a video: mean of confident detections over sampled frames.
 
@@ -472,8 +666,8 @@ def anchor_points(
         Fewest confident detections each anchor needs.
     out_width : int
         Width the frames are downscaled to (must match the network's training).
-    device, batch_size, threads
-        Passed to DeepLabCut / torch (:func:`infer_frames`).
+    device, batch_size, threads, runtime
+        Passed to :func:`infer_frames`.
 
     Returns
     -------
@@ -515,10 +709,10 @@ def anchor_points(
             raise ValueError(f"frames must be (n, h, w) uint8, got {frames.dtype} {frames.shape}")
         frames = frames[_sample_indices(len(frames), n_samples)] if len(frames) else frames
     small, roi = anchor_frames(frames, mirror=mirror, out_width=out_width)
-    poses = infer_frames(small, model, device=device, batch_size=batch_size, threads=threads)
+    poses = infer_frames(small, model, device=device, batch_size=batch_size, threads=threads, runtime=runtime)
     full = to_full_frame(poses[..., :2], roi)
     points, counts, spread = {}, {}, {}
-    for j, bp in enumerate(model.bodyparts):
+    for j, bp in role_point_indices(model):
         ok = poses[:, j, 2] >= likelihood_threshold
         counts[bp] = int(ok.sum())
         if counts[bp] < min_confident:
@@ -542,10 +736,11 @@ def run_pose(
     roi: Roi,
     *,
     device: str = "cpu",
-    batch_size: int = 32,
+    batch_size: int | None = None,
     expected_frames: int | None = None,
     chunk: int = 512,
-    threads: int | None = 1,
+    threads: int | None = None,
+    runtime: str = "auto",
 ) -> dict[str, np.ndarray]:
     """Run a region's network on its crop and map the points to full-frame pixels.
 
@@ -561,19 +756,24 @@ def run_pose(
         (:func:`camera_point_name`).
     device : str
         Torch device passed to DeepLabCut (``"cpu"`` or ``"cuda"``/``"cuda:<n>"``).
-    batch_size : int
+    batch_size : int or None
+        Frames per batch; None: chosen for the crop size (:func:`batch_size_for`).
     expected_frames : int, optional
         Frames the video has (e.g. the compressed video's count); a different number of
         results is an error.
     chunk : int
         Frames decoded at a time.
     threads : int or None
-        Torch CPU threads (:func:`infer_frames`).
+        CPU threads of the runtime (:func:`infer_frames`).
+    runtime : str
+        ``"pytorch"``, ``"onnxruntime"`` or ``"auto"`` (:func:`resolve_runtime`;
+        :func:`infer_frames`).
 
     Returns
     -------
     dict of str to (n, 3) float64
-        Camera point name -> x, y (full-frame pixels of the camera's video) and likelihood.
+        Camera point name -> x, y (full-frame pixels of the camera's video) and likelihood,
+        for the role's points (a network's extra points are not returned).
 
     Raises
     ------
@@ -607,14 +807,14 @@ def run_pose(
         raise ValueError(
             f"crop {what} is {w}x{h} px, the region's output is {roi.out_w}x{roi.out_h}"
         )
-    poses = infer_frames(source, model, device=device, batch_size=batch_size, threads=threads)
+    poses = infer_frames(source, model, device=device, batch_size=batch_size, threads=threads, runtime=runtime)
     if expected_frames is not None and len(poses) != int(expected_frames):
         raise ValueError(
             f"pose of {what} has {len(poses)} frames, the video has {int(expected_frames)}"
         )
     xy = to_full_frame(poses[..., :2], roi)
     out = {}
-    for j, bp in enumerate(model.bodyparts):
+    for j, bp in role_point_indices(model):
         out[camera_point_name(bp, roi.mirror)] = np.column_stack([xy[:, j], poses[:, j, 2]])
     return out
 

@@ -133,6 +133,7 @@ def session_insert(
     rig: Annotated[str | None, typer.Option(help="Rig type (training or ephys); read from session.json or raw_behavior_data/_iblrig_taskSettings.raw.json (which this overrides) when the folder has one.")] = None,
     start_time: Annotated[str | None, typer.Option(help="Start time, ISO format, for folders with neither session.json nor task settings.")] = None,
     wiring: Annotated[str | None, typer.Option(help="FPGA channel map of an ephys session: a SyncWiring row (3A, 3B or a lab's own; default 3B). A *.wiring.json in raw_ephys_data overrides its channels.")] = None,
+    subject_file: Annotated[Path | None, typer.Option(help="JSON file describing the subject (Alyx's subject record: nickname, sex, birth_date, species, strain) for its Subject row; default session.json's subject_info, or the row already there.")] = None,
 ) -> None:
     """Register a session folder that already exists as a Session row (from its session.json or IBL's task settings)."""
     _activate()
@@ -142,7 +143,8 @@ def session_insert(
 
     start = dt.datetime.fromisoformat(start_time) if start_time else None
     try:
-        key = insert_recorded_session(folder.resolve(), rig_type=rig, start_time=start, sync_wiring=wiring)
+        key = insert_recorded_session(folder.resolve(), rig_type=rig, start_time=start, sync_wiring=wiring,
+                                      subject_file=subject_file)
     except (FileNotFoundError, ValueError, DataRootError) as e:
         fail(str(e), 2)
     out.print(f"inserted session {session_name(key)}")
@@ -157,23 +159,30 @@ def acquire(
     scale: Annotated[float, typer.Option(help="Simulated backend: image size factor (1 = the rig's resolution).")] = 1.0,
     seed: Annotated[int, typer.Option(help="Simulated backend: random seed.")] = 0,
     insert: Annotated[bool, typer.Option(help="Insert the Session row when the recording completes.")] = True,
+    subject_file: Annotated[Path | None, typer.Option(help="JSON file describing the subject (Alyx's subject record: nickname, sex, birth_date, species, strain), kept in session.json for its Subject row; default: the simulator's mouse on the simulated backend.")] = None,
 ) -> None:
     """Record a session into the IBL folder layout and insert its Session row."""
     settings = _activate() if insert else _settings()
     from acquisition.insert import insert_recording
     from acquisition.session import record_session
+    from pipeline.io.subject import read_subject_file
     from schemas.session import session_name
 
     try:
-        recording = record_session(settings.data_root, subject, rig, duration, backend=backend, scale=scale, seed=seed)
-    except (ImportError, ValueError) as e:
+        subject_info = read_subject_file(subject_file) if subject_file is not None else None
+        recording = record_session(settings.data_root, subject, rig, duration, backend=backend, scale=scale, seed=seed,
+                                   subject_info=subject_info)
+    except (ImportError, ValueError, FileNotFoundError) as e:
         fail(str(e), 2)
     for label, r in recording.cameras.items():
         out.print(f"{label}: {r.n_frames} frames, {r.n_queue_drops} dropped at the queue -> {r.path}")
     if recording.interrupted:
         fail(f"recording interrupted; {recording.folder} is kept but not inserted", 1)
     if insert:
-        key = insert_recording(recording)
+        try:
+            key = insert_recording(recording)
+        except ValueError as e:  # e.g. a subject file that disagrees with the Subject row
+            fail(f"{e}; the recording is kept in {recording.folder}, not inserted", 2)
         out.print(f"inserted session {session_name(key)}")
 
 
@@ -240,14 +249,33 @@ def compression_study(
 # ---------------------------------------------------------------- models
 @models_app.command("train")
 def models_train(
-    from_simulator: Annotated[bool, typer.Option("--from-simulator", help="Train on frames the simulator renders (the only source so far).")] = False,
-    test_budget: Annotated[bool, typer.Option(help="The test suite's smaller training budget (minutes instead of tens of minutes).")] = False,
+    from_simulator: Annotated[bool, typer.Option("--from-simulator", help="Train one network per role on frames the simulator renders.")] = False,
+    project: Annotated[Path | None, typer.Option("--project", help="Train one network from this DeepLabCut project labelled by people (its config.yaml and labeled-data/*/CollectedData_<scorer>.h5).")] = None,
+    role: Annotated[str | None, typer.Option(help="With --project: the region the network is for: anchor, eye, nostril, tongue or paws.")] = None,
+    epochs: Annotated[int, typer.Option(min=1, help="With --project: training epochs.")] = 50,
+    batch_size: Annotated[int, typer.Option(min=1, help="With --project: images per training step.")] = 8,
+    net_type: Annotated[str, typer.Option(help="With --project: DeepLabCut 3 net type (cspnext_s is the smallest).")] = "cspnext_s",
+    seed: Annotated[int, typer.Option(help="With --project: seeds the train/test split and torch.")] = 0,
+    train_fraction: Annotated[float | None, typer.Option(help="With --project: fraction of the labelled frames to train on (default the project's TrainingFraction).")] = None,
+    test_budget: Annotated[bool, typer.Option(help="With --from-simulator: the test suite's smaller training budget (minutes instead of tens of minutes).")] = False,
     device: Annotated[str, typer.Option(help="Torch device: cpu or cuda.")] = "cpu",
-    set_name: Annotated[str | None, typer.Option("--set", help="Name of the model set to create (default sim-<hash>).")] = None,
+    set_name: Annotated[str | None, typer.Option("--set", help="With --from-simulator: name of the model set to create (default sim-<hash>).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="With --project: print the registered model and its per-body-part errors as JSON (only JSON).")] = False,
 ) -> None:
-    """Train one DeepLabCut network per role (cached), install them under the data root and register them."""
-    if not from_simulator:
-        fail("only --from-simulator training is available; register your own DLC projects with 'models register'", 2)
+    """Train DeepLabCut networks offline (cached), install them under the data root and register them.
+
+    --from-simulator: one network per role on the simulator's frames, registered as a model set.
+    --project DLC_PROJECT --role ROLE: one network from a lab's labelled project (copied, never
+    changed), evaluated with DeepLabCut's evaluate_network and registered as a PoseModel with its
+    train and test error per body part (PoseModel.BodyPart). The project may track other points
+    than the role's; such a model registers, but a model set refuses it for a role whose points it lacks.
+    """
+    if from_simulator == (project is not None):
+        fail("give either --from-simulator or --project DLC_PROJECT --role ROLE", 2)
+    if project is not None:
+        _train_project(project, role, epochs=epochs, batch_size=batch_size, net_type=net_type, seed=seed,
+                       train_fraction=train_fraction, device=device, as_json=as_json)  # fmt: skip
+        return
     _activate()
     from populate.models import DEFAULT_TRAINING, TEST_TRAINING, train_from_simulator
     from schemas.pose import register_simulated_models
@@ -257,6 +285,50 @@ def models_train(
     for role, info in infos.items():
         out.print(f"{role}: test RMSE {info.test_error_px:.2f} px ({info.n_train} training frames, {info.epochs} epochs)")
     out.print(f"registered model set {name}")
+
+
+def _train_project(project: Path, role: str | None, *, epochs: int, batch_size: int, net_type: str, seed: int,
+                   train_fraction: float | None, device: str, as_json: bool) -> None:
+    """``models train --project``: check the project, train (cached), register, report."""
+    import contextlib
+
+    from pipeline.pose import ROLES
+    from pipeline.training import NetworkTraining, project_settings, train_project
+
+    if role is None:
+        fail(f"--project needs --role ({', '.join(ROLES)})", 2)
+    _check_device(device)
+    training = NetworkTraining(epochs=epochs, batch_size=batch_size)
+    try:  # bad input is refused before the database or DeepLabCut is touched
+        project_settings(project, role, training, seed=seed, net_type=net_type, train_fraction=train_fraction)
+    except (FileNotFoundError, ValueError) as e:
+        fail(str(e), 2)
+    _activate()
+    from schemas.pose import PoseModel, register_trained_model
+
+    # DeepLabCut prints to stdout: keep stdout for the result (and --json) alone
+    with contextlib.redirect_stdout(sys.stderr):
+        info = train_project(project, role, training, seed=seed, net_type=net_type, train_fraction=train_fraction,
+                             device=device, progress=True)  # fmt: skip
+        row, new = register_trained_model(info)
+    parts = (PoseModel.BodyPart & {"pose_model": row["pose_model"]}).to_dicts()
+    order = {bp: i for i, bp in enumerate(json.loads(row["bodyparts"]))}
+    parts.sort(key=lambda p: order.get(p["body_part"], len(order)))
+    if as_json:
+        result = {k: row[k] for k in ("pose_model", "pose_role", "project_path", "shuffle", "snapshot", "net_type",
+                                      "n_train_frames", "test_error_px", "train_error_px")}  # fmt: skip
+        result.update(n_test_frames=info.n_test, epochs=info.epochs, train_seconds=round(info.train_seconds, 1),
+                      newly_registered=new, body_parts=[{k: v for k, v in p.items() if k != "pose_model"} for p in parts])  # fmt: skip
+        print(json.dumps(result, indent=2))
+        return
+    table = Table("body part", "train error (px)", "test error (px)", "train labels", "test labels")
+    for p in parts:
+        table.add_row(p["body_part"], *(f"{p[k]:.2f}" if p[k] is not None else "-" for k in ("body_part_train_error_px", "body_part_test_error_px")),
+                      str(p["n_train_labels"]), str(p["n_test_labels"]))  # fmt: skip
+    out.print(table)
+    verb = "registered" if new else "already registered:"
+    out.print(f"{verb} {row['pose_model']} ({role}; {info.n_train} training and {info.n_test} test frames, {info.epochs} epochs): "
+              f"test RMSE {info.test_error_px:.2f} px, train RMSE {info.train_error_px:.2f} px; snapshot {row['snapshot']}")  # fmt: skip
 
 
 @models_app.command("register")
@@ -278,12 +350,68 @@ def models_register(
 
 @models_app.command("list")
 def models_list() -> None:
-    """Registered models and model sets."""
+    """Registered models (with DeepLabCut's error per body part) and model sets."""
     _activate()
     from schemas.pose import PoseModel, PoseModelSet
 
     out.print(str(PoseModel.proj("pose_role", "snapshot", "test_error_px", "net_type")), soft_wrap=True, highlight=False)
+    out.print(str(PoseModel.BodyPart()), soft_wrap=True, highlight=False)
     out.print(str(PoseModelSet.Member()), soft_wrap=True, highlight=False)
+
+
+# ---------------------------------------------------------------- pose made elsewhere
+pose_app = typer.Typer(help="Pose made elsewhere: import DeepLabCut, Lightning Pose or IBL files into DLCPose.", no_args_is_help=True)
+app.add_typer(pose_app, name="pose")
+
+
+@pose_app.command("import")
+def pose_import_command(
+    files: Annotated[list[Path], typer.Argument(help="Pose files of one camera: DeepLabCut .h5/.csv (analyze_videos; its _meta.pickle beside it gives the cropping offset), Lightning Pose predictions .csv, or IBL _ibl_<label>Camera.dlc.pqt. Several files merge their body parts.")],
+    session: Annotated[tuple[str, str, int], typer.Option(metavar="SUBJECT DATE NUMBER", help="The session: subject, date (YYYY-MM-DD) and number.")],
+    camera: Annotated[str, typer.Option(help="Camera label of the recording the pose is of: left, right or body.")],
+    pose_model_set: Annotated[str, typer.Option(help="Model set (without networks) the import is filed under; created if missing.")] = "imported",
+    compression_params: Annotated[str | None, typer.Option(help="The recording's CompressedVideo the pose belongs to (default: its only one).")] = None,
+    roi_params: Annotated[str, typer.Option(help="RoiParams set of the CropROI key (no regions are placed for an import).")] = "ibl",
+    file_format: Annotated[str, typer.Option("--format", help="auto (from the file name and scorer), dlc_h5, dlc_csv, lightning_pose_csv or ibl_pqt.")] = "auto",
+    individual: Annotated[str | None, typer.Option(help="The individual to take from a multi-animal DeepLabCut file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was imported as JSON (only JSON).")] = False,
+) -> None:
+    """Load existing pose output into DLCPose, in full-frame pixels, recorded as imported (file, MD5, format).
+
+    PupilDiameter, LickEvents and PoseQC then populate from it. Nothing is stored when a file is unreadable, its frame count differs from the recording's, or a body part is in two files (exit code 2, the reason on stderr).
+    """
+    subject, date, number = session
+    try:
+        day = dt.date.fromisoformat(date)
+    except ValueError:
+        fail(f"--session date must be YYYY-MM-DD, got {date!r}", 2)
+    _connect_or_fail()
+    from schemas.pose_import import import_pose
+    from schemas.session import Session
+
+    key = {"subject": subject, "session_date": day, "session_number": number}
+    if not Session & key:
+        fail(f"no session {subject}/{date}/{number:03d} in the Session table", 2)
+    try:
+        result = import_pose(key, camera, files, pose_model_set=pose_model_set, compression_params=compression_params,
+                             roi_params=roi_params, file_format=file_format, individual=individual)  # fmt: skip
+    except (FileNotFoundError, ValueError) as e:
+        fail(str(e), 2)
+    if as_json:
+        result = dict(result, key={k: str(v) if isinstance(v, dt.date) else v for k, v in result["key"].items()})
+        print(json.dumps(result, indent=2))
+        return
+    for f in result["files"]:
+        offset = f" (offset {f['offset'][0]:g}, {f['offset'][1]:g} px)" if any(f["offset"]) else ""
+        out.print(f"{f['path']}: {f['format']}, scorer {f['scorer'] or '-'}, md5 {f['md5']}{offset}: {', '.join(f['body_parts'])}",
+                  highlight=False, soft_wrap=True)  # fmt: skip
+        if f["ignored"]:
+            out.print(f"    columns not imported: {', '.join(f['ignored'][:10])}{' ...' if len(f['ignored']) > 10 else ''}",
+                      highlight=False, soft_wrap=True)  # fmt: skip
+    k = result["key"]
+    out.print(f"imported {len(result['body_parts'])} body parts x {result['n_frames']} frames into DLCPose "
+              f"({k['compression_params']}, model set {k['pose_model_set']}); `ibl-video populate` computes the features",
+              highlight=False, soft_wrap=True)  # fmt: skip
 
 
 # ---------------------------------------------------------------- populate and status
@@ -332,6 +460,18 @@ def _check_device(device: str) -> None:
             fail(f"--device {device}: PyTorch sees {torch.cuda.device_count()} CUDA device(s) on this machine; use --device cpu", 2)
 
 
+def _check_runtime(runtime: str | None, device: str | None) -> None:
+    """Exit 2 for an unknown --runtime, or onnxruntime with a GPU device."""
+    from pipeline.pose import RUNTIMES
+
+    if runtime is None:
+        return
+    if runtime not in (*RUNTIMES, "auto"):
+        fail(f"--runtime must be one of {', '.join(RUNTIMES)} or auto, not {runtime!r}", 2)
+    if runtime == "onnxruntime" and device not in (None, "cpu"):
+        fail(f"--runtime onnxruntime runs on the CPU only; use --runtime pytorch with --device {device}", 2)
+
+
 @app.command()
 def populate(
     tables: Annotated[list[str] | None, typer.Argument(help="Tables to populate (default: all computed and imported tables); always run in dependency order.")] = None,
@@ -341,6 +481,7 @@ def populate(
     interval: Annotated[float | None, typer.Option(min=0.1, help="With --loop: seconds between polls when there is nothing to do (default 60).")] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda or cuda:N; passed to tables whose make takes a `device`.")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Frames per batch; passed to tables whose make takes a `batch_size`.")] = None,
+    runtime: Annotated[str | None, typer.Option(help="Pose inference runtime: pytorch, onnxruntime or auto (ONNX Runtime on the CPU, PyTorch on a GPU); passed to tables whose make takes a `runtime` (DLCPose records it).")] = None,
     stale_after: Annotated[float, typer.Option(min=1, help="A reservation from another machine whose worker sent no heartbeat for this many seconds counts as dead (one from this machine: when its process is gone).")] = 7200.0,
     reconnect_timeout: Annotated[float, typer.Option(min=0, help="Seconds to wait for the database server to come back after a lost connection.")] = 60.0,
     key: Annotated[str | None, typer.Option(help='Only keys matching this JSON object, e.g. \'{"subject": "M1"}\' (every selected table\'s key must have these attributes).')] = None,
@@ -354,6 +495,7 @@ def populate(
     """
     if interval is not None and not loop:
         fail("--interval only applies with --loop", 2)
+    _check_runtime(runtime, device)
     if device is not None:
         _check_device(device)
     restriction = _parse_key(key)
@@ -367,7 +509,7 @@ def populate(
     except ValueError as e:
         fail(str(e), 2)
     w.setup_logging(settings.log_dir)
-    for option, value in (("device", device), ("batch_size", batch_size)):
+    for option, value in (("device", device), ("batch_size", batch_size), ("runtime", runtime)):
         if value is not None and not any(w.accepted_make_kwargs(t, {option: value}) for t in selected.values()):
             err.print(f"warning: none of the selected tables takes `{option}`; --{option.replace('_', '-')} is not used", highlight=False, soft_wrap=True)
     w.recover(computed_tables(), stale_after)
@@ -378,6 +520,7 @@ def populate(
     worker_args += ["--loop", "--interval", str(interval if interval is not None else 60.0)] if loop else []
     worker_args += ["--device", device] if device is not None else []
     worker_args += ["--batch-size", str(batch_size)] if batch_size is not None else []
+    worker_args += ["--runtime", runtime] if runtime is not None else []
     worker_args += ["--key", json.dumps(restriction)] if restriction else []
     level = logging.getLogger().level
     global_args = ["--verbose"] if level <= logging.DEBUG else ["--quiet"] if level >= logging.WARNING else []
@@ -408,6 +551,7 @@ def worker_command(
     interval: Annotated[float, typer.Option(min=0.1, help="With --loop: seconds between polls.")] = 60.0,
     device: Annotated[str | None, typer.Option(help="Passed to tables whose make takes `device`.")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Passed to tables whose make takes `batch_size`.")] = None,
+    runtime: Annotated[str | None, typer.Option(help="Passed to tables whose make takes `runtime`.")] = None,
     stale_after: Annotated[float, typer.Option(min=1, help="Seconds without heartbeat after which a reservation is dead.")] = 7200.0,
     reconnect_timeout: Annotated[float, typer.Option(min=0, help="Seconds to wait for a lost database server.")] = 60.0,
     heartbeat: Annotated[float, typer.Option(min=0, help="Seconds between heartbeats of the reserved key (0: none).")] = 30.0,
@@ -433,7 +577,7 @@ def worker_command(
     w.setup_logging(settings.log_dir, worker=True)
     selected = _computed_or_fail(tables)
     options = w.WorkerOptions(
-        max_calls=max_calls, loop=loop, interval=interval, make_options={"device": device, "batch_size": batch_size},
+        max_calls=max_calls, loop=loop, interval=interval, make_options={"device": device, "batch_size": batch_size, "runtime": runtime},
         stale_after=stale_after, reconnect_timeout=reconnect_timeout, heartbeat=heartbeat, restriction=_parse_key(key),
         siblings_of=os.getppid() if supervised else None,
     )  # fmt: skip

@@ -20,7 +20,8 @@ What a network sees in training is what it will see in the pipeline:
    (:func:`pipeline.crops.from_full_frame`); hidden points (blinks, tongue in) and points
    outside the crop are left unlabelled (NaN).
 
-Training follows DESIGN.md section 8: ``create_new_project`` with a small video of the
+Training follows DESIGN.md section 8 (the recipe, the cache and installing models are in
+:mod:`pipeline.training`, shared with ``models train --project``): ``create_new_project`` with a small video of the
 training images, the images and ``CollectedData_<scorer>.h5`` under
 ``labeled-data/<video>/``, ``create_training_dataset`` (PyTorch engine, explicit train/test
 split), ``crop_sampling`` removed from ``pytorch_config.yaml`` in favour of an affine
@@ -46,13 +47,9 @@ model once.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import math
-import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -62,8 +59,22 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.crops import DEFAULT_ROI_SPECS, camera_view, from_full_frame
-from pipeline.io import file_lock, link_or_copy
 from pipeline.pose import ANCHOR_WIDTH, ROLE_BODYPARTS, ROLES, DlcModel, camera_point_name
+
+# The cache, the DeepLabCut recipe and installing models are shared with training from a
+# labelled project: they live in pipeline.training (one copy), re-exported here.
+from pipeline.training import (
+    InstalledModel,
+    ModelInfo,
+    cache_root,
+    cached_model,
+    install_models,
+    make_project,
+)
+from pipeline.training import configure_shuffle as _configure_shuffle
+from pipeline.training import import_dlc as _import_dlc
+from pipeline.training import say as _say
+from pipeline.training import train_and_evaluate as _train_and_evaluate
 
 __all__ = [
     "CODE_VERSION",
@@ -85,8 +96,6 @@ log = logging.getLogger(__name__)
 #: cached models made by older code are not reused.
 CODE_VERSION = "pose-models-2"
 
-_REPO = Path(__file__).resolve().parents[1]
-_SCORER = "sim"
 
 
 @dataclass(frozen=True)
@@ -168,81 +177,6 @@ TEST_TRAINING: dict[str, RoleTraining] = {
 }
 
 
-@dataclass(frozen=True)
-class ModelInfo:
-    """A trained network in the cache.
-
-    Attributes
-    ----------
-    role : str
-    project_dir : Path
-        The DeepLabCut project folder (holds ``config.yaml``).
-    snapshot : Path
-        The weights to use (last epoch).
-    pytorch_config : Path
-        The shuffle's ``train/pytorch_config.yaml``.
-    bodyparts : tuple of str
-    n_train, n_test : int
-        Labelled images in the training and test split.
-    test_error_px, train_error_px : float
-        DeepLabCut's RMSE on the test / train split (``evaluate_network``), crop pixels.
-    train_seconds : float
-        Wall time of ``train_network``, s.
-    epochs : int
-    net_type : str
-    settings_hash : str
-        The cache key.
-    """
-
-    role: str
-    project_dir: Path
-    snapshot: Path
-    pytorch_config: Path
-    bodyparts: tuple[str, ...]
-    n_train: int
-    n_test: int
-    test_error_px: float
-    train_error_px: float
-    train_seconds: float
-    epochs: int
-    net_type: str
-    settings_hash: str
-
-    def model(self) -> DlcModel:
-        """The network for :mod:`pipeline.pose`."""
-        return DlcModel(
-            self.role, self.pytorch_config, self.snapshot, self.bodyparts, str(self.project_dir)
-        )
-
-    def _to_json(self, entry: Path) -> dict:
-        d = asdict(self)
-        for k in ("project_dir", "snapshot", "pytorch_config"):
-            d[k] = Path(d[k]).relative_to(entry).as_posix()
-        d["bodyparts"] = list(self.bodyparts)
-        return d
-
-    @classmethod
-    def _from_json(cls, d: dict, entry: Path) -> ModelInfo:
-        d = dict(d)
-        for k in ("project_dir", "snapshot", "pytorch_config"):
-            d[k] = entry / d[k]
-        d["bodyparts"] = tuple(d["bodyparts"])
-        return cls(**d)
-
-
-def cache_root() -> Path:
-    """``$IBL_VIDEO_MODEL_CACHE`` or ``<repo>/.cache/models``."""
-    env = os.environ.get("IBL_VIDEO_MODEL_CACHE")
-    return Path(env) if env else _REPO / ".cache" / "models"
-
-
-def _say(progress: bool | Callable[[str], None], message: str) -> None:
-    if callable(progress):
-        progress(message)
-    elif progress:
-        print(f"[models] {message}", file=sys.stderr, flush=True)
-
-
 def _settings_for(role: str, training: RoleTraining, seed: int, net_type: str) -> dict:
     spec = DEFAULT_ROI_SPECS.get(role)
     return {
@@ -256,10 +190,6 @@ def _settings_for(role: str, training: RoleTraining, seed: int, net_type: str) -
         "anchor_width": ANCHOR_WIDTH if role == "anchor" else None,
         "crf_range": [17, 29],
     }
-
-
-def _hash(settings: dict) -> str:
-    return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def train_from_simulator(
@@ -346,65 +276,11 @@ def train_role(
     """
     root = Path(root) if root is not None else cache_root()
     settings = _settings_for(role, training, seed, net_type)
-    key = _hash(settings)
-    entry = root / f"{role}-{key}"
-    info_file = entry / "info.json"
-    if info_file.is_file():
-        return ModelInfo._from_json(json.loads(info_file.read_text()), entry)
-    with file_lock(root / f".{role}-{key}.lock", waiting=f"the {role} network, trained by another process"):
-        if info_file.is_file():
-            return ModelInfo._from_json(json.loads(info_file.read_text()), entry)
-        build = Path(tempfile.mkdtemp(dir=root, prefix=f".{role}-{key}.building."))
-        try:
-            _say(progress, f"{role}: training a new model (cache entry {entry.name})")
-            info = _build(
-                role,
-                training,
-                settings,
-                key,
-                build,
-                seed,
-                net_type,
-                device,
-                progress,
-                torch_threads,
-            )
-            final = _relocated(info, build, entry)
-            _rewrite_paths(info.project_dir, str(info.project_dir), str(final.project_dir))
-            (build / "settings.json").write_text(json.dumps(settings, indent=2, sort_keys=True))
-            (build / "info.json").write_text(json.dumps(final._to_json(entry), indent=2))
-            if entry.exists():  # left by an interrupted older version of this code
-                shutil.rmtree(entry)
-            os.rename(build, entry)  # publishes the complete entry at once
-            info = final
-        except BaseException:
-            shutil.rmtree(build, ignore_errors=True)
-            raise
-    return info
 
+    def build(folder: Path, key: str) -> ModelInfo:
+        return _build(role, training, settings, key, folder, seed, net_type, device, progress, torch_threads)
 
-def _relocated(info: ModelInfo, old: Path, new: Path) -> ModelInfo:
-    def move(p: Path) -> Path:
-        return new / Path(p).relative_to(old)
-
-    return ModelInfo(**{**asdict(info), "project_dir": move(info.project_dir),
-                        "snapshot": move(info.snapshot), "pytorch_config": move(info.pytorch_config),
-                        "bodyparts": tuple(info.bodyparts)})  # fmt: skip
-
-
-def _rewrite_paths(project_dir: Path, old: str, new: str) -> None:
-    """Replace the absolute project path ``old`` by ``new`` in a project's YAML files.
-
-    DeepLabCut writes the project folder into ``config.yaml`` (``project_path``, video
-    paths) and each shuffle's ``pytorch_config.yaml`` (``metadata.project_path``). Each
-    file is rewritten as a new file (never through a hard link shared with another copy).
-    """
-    files = [project_dir / "config.yaml", *project_dir.glob("dlc-models-pytorch/**/*.yaml")]
-    for f in files:
-        text = f.read_text()
-        if old in text:
-            f.unlink()
-            f.write_text(text.replace(old, new))
+    return cached_model(root, role, settings, build, progress=progress)
 
 
 # --------------------------------------------------------------------------------------
@@ -524,127 +400,7 @@ def simulate_training_set(
 
 
 # --------------------------------------------------------------------------------------
-# DeepLabCut projects
-
-
-@contextlib.contextmanager
-def _quiet_stdout():
-    """DeepLabCut prints a lot; keep it off stdout (it goes to the log at DEBUG level)."""
-    if log.isEnabledFor(logging.DEBUG):
-        yield
-        return
-    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
-        yield
-
-
-def _import_dlc():
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import deeplabcut
-
-    return deeplabcut
-
-
-def make_project(
-    folder: Path,
-    role: str,
-    images: np.ndarray,
-    labels: Mapping[str, np.ndarray],
-    *,
-    test_indices: np.ndarray,
-    net_type: str = "cspnext_s",
-) -> Path:
-    """Create a DeepLabCut project with the labelled images and one shuffle; returns config.yaml.
-
-    The images go to ``labeled-data/<video>/img<k>.png`` next to DeepLabCut's own
-    ``CollectedData_sim.h5``; ``<video>`` is a short video of the first images, which is
-    the project's video (``create_new_project`` needs one).
-    """
-    import cv2
-
-    from pipeline.io.dlc import write_collected_data
-    from pipeline.io.video import write_video
-
-    dlc = _import_dlc()
-    from deeplabcut.utils import auxiliaryfunctions
-
-    folder.mkdir(parents=True, exist_ok=True)
-    video = folder / f"sim_{role}.avi"
-    write_video(video, images[: min(len(images), 20)], 30.0)
-    with _quiet_stdout():
-        config = Path(dlc.create_new_project(f"ibl_{role}", _SCORER, [str(video)], working_directory=str(folder),
-                                             copy_videos=True, video_extensions=["avi"]))  # fmt: skip
-    video.unlink()
-    bodyparts = list(ROLE_BODYPARTS[role])
-    n = len(images)
-    test = np.sort(np.asarray(test_indices, dtype=int))
-    train = np.setdiff1d(np.arange(n), test)
-    cfg = auxiliaryfunctions.read_config(str(config))
-    cfg["bodyparts"] = bodyparts
-    cfg["skeleton"] = []
-    # DeepLabCut names the shuffle folder after the split's fraction, rounded as here
-    cfg["TrainingFraction"] = [round(len(train) / n, 2)]
-    cfg["default_net_type"] = net_type
-    cfg["numframes2pick"] = len(images)
-    auxiliaryfunctions.write_config(str(config), cfg)
-    labeled = config.parent / "labeled-data" / video.stem
-    labeled.mkdir(parents=True, exist_ok=True)
-    names = [f"img{k:05d}.png" for k in range(len(images))]
-    for name, img in zip(names, images, strict=True):
-        cv2.imwrite(str(labeled / name), img)
-    write_collected_data(labeled, _SCORER, bodyparts, names, labels)
-    with _quiet_stdout():
-        dlc.create_training_dataset(
-            str(config), num_shuffles=1, Shuffles=[1], trainIndices=[train.tolist()],
-            testIndices=[test.tolist()], net_type=net_type, engine=dlc.Engine.PYTORCH,
-            userfeedback=False,
-        )  # fmt: skip
-    return config
-
-
-def _configure_shuffle(train_dir: Path, t: RoleTraining, seed: int) -> dict:
-    """Edit the shuffle's pytorch_config.yaml: the recipe of DESIGN.md section 8."""
-    from deeplabcut.pose_estimation_pytorch.config import read_config_as_dict, write_config
-
-    path = train_dir / "pytorch_config.yaml"
-    cfg = read_config_as_dict(path)
-    aug = cfg["data"]["train"]
-    aug.pop("crop_sampling", None)
-    aug["affine"] = {
-        "p": 0.9,
-        "rotation": 10,
-        "scaling": [0.9, 1.1],
-        "translation": int(t.translation_px),
-    }
-    aug["motion_blur"] = False
-    aug.pop("hflip", None)
-    for head in cfg["model"]["heads"].values():
-        head["target_generator"]["pos_dist_thresh"] = int(t.heatmap_radius_px)
-    ts = cfg["train_settings"]
-    ts.update(epochs=int(t.epochs), batch_size=int(t.batch_size), seed=int(seed), dataloader_workers=0,
-              display_iters=10**6)  # fmt: skip
-    runner = cfg["runner"]
-    runner["eval_interval"] = int(t.epochs)
-    runner["snapshots"] = {
-        "max_snapshots": 1,
-        "save_epochs": int(t.epochs),
-        "save_optimizer_state": False,
-    }
-    e = int(t.epochs)
-    lr = float(t.learning_rate)
-    runner["optimizer"] = {"type": "AdamW", "params": {"lr": lr}}
-    runner["scheduler"] = {
-        "type": "LRListScheduler",
-        "params": {
-            "lr_list": [[lr / 5], [lr / 50]],
-            "milestones": [max(1, int(0.7 * e)), max(2, int(0.9 * e))],
-        },
-    }
-    write_config(path, cfg)
-    return cfg
+# DeepLabCut projects (pipeline.training's recipe)
 
 
 def _build(role, t: RoleTraining, settings, key, build: Path, seed, net_type, device, progress,
@@ -674,152 +430,6 @@ def _build(role, t: RoleTraining, settings, key, build: Path, seed, net_type, de
     with limit_torch_threads(torch_threads):
         return _train_and_evaluate(role, t, key, config, project, train_dir, cfg, build, n, n_test,
                                    seed, net_type, device, progress)  # fmt: skip
-
-
-def _train_and_evaluate(role, t, key, config, project, train_dir, cfg, build, n, n_test, seed, net_type,
-                        device, progress) -> ModelInfo:  # fmt: skip
-    import torch
-    from deeplabcut.pose_estimation_pytorch.models import PoseModel
-
-    from pipeline.io.dlc import best_snapshot, read_evaluation
-
-    dlc = _import_dlc()
-    torch.manual_seed(int(seed))
-    np.random.seed(int(seed) % 2**32)
-    model = PoseModel.build(cfg["model"], pretrained_backbone=False)
-    init = build / "init.pt"
-    torch.save({"model": model.state_dict()}, init)
-    del model
-    _say(
-        progress,
-        f"{role}: training {t.epochs} epochs of {net_type} on {n - n_test} images (batch {t.batch_size}, {device})",
-    )
-    t1 = time.perf_counter()
-    # DeepLabCut logs one line per epoch (loss, learning rate) to the console and train.txt
-    dlc.train_network(str(config), shuffle=1, snapshot_path=str(init), device=device, epochs=int(t.epochs),
-                      batch_size=int(t.batch_size), save_epochs=int(t.epochs))  # fmt: skip
-    train_seconds = time.perf_counter() - t1
-    init.unlink()
-    # evaluation runs only after the last epoch, so the best snapshot is the last one
-    snapshot = best_snapshot(train_dir)
-    _say(progress, f"{role}: trained in {train_seconds:.0f} s; evaluating")
-    with _quiet_stdout():
-        dlc.evaluate_network(str(config), Shuffles=[1], device=device)
-    ev = read_evaluation(project, 1)
-    _say(
-        progress,
-        f"{role}: test RMSE {ev['test_error_px']:.2f} px, train RMSE {ev['train_error_px']:.2f} px (crop pixels)",
-    )
-    return ModelInfo(
-        role=role, project_dir=project.project_path, snapshot=snapshot,
-        pytorch_config=train_dir / "pytorch_config.yaml", bodyparts=tuple(project.bodyparts),
-        n_train=int(n - n_test), n_test=int(n_test), test_error_px=float(ev["test_error_px"]),
-        train_error_px=float(ev["train_error_px"]), train_seconds=float(train_seconds),
-        epochs=int(t.epochs), net_type=net_type, settings_hash=key,
-    )  # fmt: skip
-
-
-# --------------------------------------------------------------------------------------
-# installing models under the data root
-
-
-@dataclass(frozen=True)
-class InstalledModel:
-    """A model placed under the data root; paths are POSIX strings relative to it.
-
-    Attributes
-    ----------
-    role : str
-    project : str
-        The DLC project folder.
-    snapshot : str
-    pytorch_config : str
-    bodyparts : tuple of str
-    test_error_px : float
-    settings_hash : str
-    """
-
-    role: str
-    project: str
-    snapshot: str
-    pytorch_config: str
-    bodyparts: tuple[str, ...]
-    test_error_px: float
-    settings_hash: str
-
-
-def install_models(
-    cache_entry: Mapping[str, ModelInfo] | ModelInfo | Path | str, data_root: Path | str
-) -> dict[str, InstalledModel]:
-    """Place trained models under ``<data_root>/models/dlc/<role>-<hash>/`` (hardlinks).
-
-    Files are hard-linked (``shutil.copytree`` with ``os.link`` as its copy function),
-    falling back to a copy across file systems; the YAML files, which hold the project's absolute path, are
-    copied and rewritten for the new place. An existing installation of the same entry is
-    reused.
-
-    Parameters
-    ----------
-    cache_entry : ModelInfo, mapping of role to ModelInfo, or path
-        What :func:`train_from_simulator` returned, or a cache entry folder.
-    data_root : path
-
-    Returns
-    -------
-    dict of str to InstalledModel
-        Role -> paths relative to ``data_root``.
-    """
-    if isinstance(cache_entry, str | Path):
-        entry = Path(cache_entry)
-        info_file = entry / "info.json"
-        if not info_file.is_file():
-            raise FileNotFoundError(f"not a model cache entry (no info.json): {entry}")
-        infos = {"_": ModelInfo._from_json(json.loads(info_file.read_text()), entry)}
-    elif isinstance(cache_entry, ModelInfo):
-        infos = {"_": cache_entry}
-    else:
-        infos = dict(cache_entry)
-    root = Path(data_root).resolve()
-    out: dict[str, InstalledModel] = {}
-    for info in infos.values():
-        src_entry = info.project_dir.parent
-        dst_entry = root / "models" / "dlc" / f"{info.role}-{info.settings_hash}"
-        dst_project = dst_entry / info.project_dir.name
-        if not (dst_entry / "info.json").is_file():
-            tmp = Path(
-                tempfile.mkdtemp(dir=_mkdirs(dst_entry.parent), prefix=f".{dst_entry.name}.")
-            )
-            try:
-                shutil.copytree(info.project_dir, tmp / info.project_dir.name, copy_function=link_or_copy,
-                                dirs_exist_ok=True)  # fmt: skip
-                _rewrite_paths(tmp / info.project_dir.name, str(info.project_dir), str(dst_project))
-                moved = _relocated(info, src_entry, dst_entry)
-                (tmp / "info.json").write_text(json.dumps(moved._to_json(dst_entry), indent=2))
-                if dst_entry.exists() and not (dst_entry / "info.json").is_file():
-                    shutil.rmtree(dst_entry)  # an incomplete installation
-                try:
-                    os.rename(tmp, dst_entry)
-                except OSError:  # another process installed it meanwhile
-                    shutil.rmtree(tmp, ignore_errors=True)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-        moved = ModelInfo._from_json(json.loads((dst_entry / "info.json").read_text()), dst_entry)
-
-        def rel(p: Path) -> str:
-            return Path(p).relative_to(root).as_posix()
-
-        out[info.role] = InstalledModel(
-            role=info.role, project=rel(moved.project_dir), snapshot=rel(moved.snapshot),
-            pytorch_config=rel(moved.pytorch_config), bodyparts=tuple(moved.bodyparts),
-            test_error_px=moved.test_error_px, settings_hash=moved.settings_hash,
-        )  # fmt: skip
-    return out
-
-
-def _mkdirs(p: Path) -> Path:
-    p.mkdir(parents=True, exist_ok=True)
-    return p
 
 
 # --------------------------------------------------------------------------------------

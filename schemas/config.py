@@ -6,6 +6,11 @@ Precedence for each setting (highest first): an explicit argument (the CLI's
 ``ibl_video.json`` (in the working folder, or the file named by ``IBL_VIDEO_CONFIG``), then
 the defaults (``./data``, ``ibl_video``, embedded database unless DataJoint is configured).
 
+The lab's metadata for exported files (NWB ``institution``, ``lab``, ``experimenter``) come
+from ``IBL_VIDEO_INSTITUTION``, ``IBL_VIDEO_LAB``, ``IBL_VIDEO_EXPERIMENTER`` (names separated
+by ``;``, each ``"Last, First"``) or the config file's ``institution``, ``lab`` and
+``experimenter`` (a string or a list of strings); unset by default.
+
 Database credentials never live here: a lab's server is configured only through
 DataJoint's own ``datajoint.json``, ``.secrets/`` and ``DJ_*`` variables.
 """
@@ -25,6 +30,8 @@ DEFAULT_PREFIX = "ibl_video"
 #: configuration defines a store of this name (e.g. on a lab's file server or S3).
 STORE = "ibl_video"
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+#: Config file keys of the lab's metadata for exported files.
+_METADATA_KEYS = ("institution", "lab", "experimenter")
 
 
 @dataclass(frozen=True)
@@ -41,11 +48,18 @@ class Settings:
     database : str
         ``"embedded"`` (a private PostgreSQL server under the data root) or
         ``"datajoint"`` (the server DataJoint's own configuration names).
+    institution, lab : str, optional
+        Where sessions are recorded, for exported files' metadata (NWB).
+    experimenter : tuple of str
+        Who records them, ``"Last, First"`` each, for exported files' metadata (NWB).
     """
 
     data_root: Path
     schema_prefix: str = DEFAULT_PREFIX
     database: str = "embedded"
+    institution: str | None = None
+    lab: str | None = None
+    experimenter: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_root", Path(self.data_root).expanduser().resolve())
@@ -76,7 +90,7 @@ def _config_file() -> dict:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"config file {path} is not valid JSON: {err}") from None
-    unknown = set(data) - {"data_root", "schema_prefix", "database"}
+    unknown = set(data) - {"data_root", "schema_prefix", "database", *_METADATA_KEYS}
     if unknown:
         raise ValueError(f"config file {path} has unknown keys: {', '.join(sorted(unknown))}")
     return data
@@ -109,10 +123,22 @@ def resolve_settings(data_root: Path | str | None = None, schema_prefix: str | N
         database = "datajoint" if datajoint_configured() else "embedded"
     if database not in ("embedded", "datajoint"):
         raise ValueError(f"database must be 'embedded' or 'datajoint', not {database!r}")
+    experimenter = os.environ.get("IBL_VIDEO_EXPERIMENTER")
+    if experimenter is not None:
+        experimenter = experimenter.split(";")
+    else:
+        experimenter = file.get("experimenter", [])
+    if isinstance(experimenter, str):
+        experimenter = [experimenter]
+    if not isinstance(experimenter, list) or not all(isinstance(e, str) for e in experimenter):
+        raise ValueError(f"experimenter must be a string or a list of strings, got {experimenter!r}")
     return Settings(
         data_root=Path(root).expanduser().resolve(),
         schema_prefix=prefix,
         database=database,
+        institution=os.environ.get("IBL_VIDEO_INSTITUTION") or file.get("institution") or None,
+        lab=os.environ.get("IBL_VIDEO_LAB") or file.get("lab") or None,
+        experimenter=tuple(e.strip() for e in experimenter if e.strip()),
     )
 
 

@@ -24,13 +24,14 @@ import numpy as np
 
 from pipeline import layout
 from pipeline.io.alf import CameraExport, SessionExport, write_alf_session
+from pipeline.io.ibl_names import IBL_LIKELIHOOD_THRESHOLD
 from pipeline.rigs import TRACKED_POINTS
 from schemas import config
 from schemas.analysis import _restrict, _to_clock, lick_times, session_key
 from schemas.compression import CompressedVideo
-from schemas.features import LickEvents, PupilDiameter
+from schemas.features import FeatureParams, LickEvents, PupilDiameter
 from schemas.pose import DLCPose, pose_arrays
-from schemas.session import CameraRecording, Session, session_name
+from schemas.session import CameraRecording, Session, Subject, session_name
 from schemas.sync import SyncPulses
 
 __all__ = ["export_alf", "export_nwb", "nwb_file_name", "session_export"]
@@ -62,8 +63,10 @@ def session_export(
     Returns
     -------
     SessionExport
-        A camera for every ``SyncPulses`` row of the session; its pose, pupil diameters and
-        lick onsets when the tables have them; the merged lick onsets.
+        A camera for every ``SyncPulses`` row of the session; its pose (the note's names; ALF
+        renames them, :mod:`pipeline.io.ibl_names`), pupil diameters and lick onsets when the
+        tables have them; the merged lick onsets; the ``FeatureParams`` set's likelihood
+        threshold; the ``Subject`` row; the settings' institution, lab and experimenter.
 
     Raises
     ------
@@ -132,7 +135,13 @@ def session_export(
         f"{k['pose_model_set']} (compression {k['compression_params']}, roi {k['roi_params']})"
         for k in (_restrict(DLCPose, restriction) & skey).proj().to_dicts()
     })  # fmt: skip
+    threshold = (FeatureParams & {"feature_params": feature_params}).to_arrays("likelihood_threshold")
+    subject_rows = (Subject & {"subject": session["subject"]}).to_dicts()
+    settings = config.current()
     return SessionExport(
+        likelihood_threshold=float(threshold[0]) if len(threshold) else IBL_LIKELIHOOD_THRESHOLD,
+        subject_info=subject_rows[0] if subject_rows else None,
+        institution=settings.institution, lab=settings.lab, experimenter=settings.experimenter,
         subject=session["subject"], session_date=str(session["session_date"]), session_number=int(session["session_number"]),
         session_uuid=str(session["session_uuid"]), session_start_time=session["session_start_time"],
         rig_type=session["rig_type"], clock=clock or "/".join(sorted(clocks)), cameras=tuple(cameras), lick_times=merged,
@@ -174,8 +183,10 @@ def export_alf(
 
 
 def nwb_file_name(key: dict) -> str:
-    """``<subject>_<date>_<NNN>.nwb`` for a session key."""
-    return f"{key['subject']}_{key['session_date']}_{int(key['session_number']):03d}.nwb"
+    """``<subject>_<date>_<NNN>.nwb`` for a session key (its NWB ``session_id`` and ``.nwb``)."""
+    from pipeline.io.nwb import nwb_session_id
+
+    return nwb_session_id(key["subject"], key["session_date"], key["session_number"]) + ".nwb"
 
 
 def export_nwb(

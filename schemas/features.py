@@ -226,12 +226,21 @@ class PoseQC(dj.Computed):
                 res = qc.check_points_in_box(inside, box)
                 results.append(qc.QCResult(f"in_box_{region}", res.outcome, res.value, res.details))
         suffix = "l" if key["camera_label"] == "left" else "r"
-        raw = features.pupil_diameter_from_points(pose, suffix=suffix)
-        results.append(qc.check_pupil_blocked(raw, max_std_px=10.0 if key["camera_label"] == "left" else 5.0))
-        results.append(qc.check_tongue_hidden({k: v for k, v in xy.items() if k.startswith("tongue_end")}))
+        # imported pose (schemas.pose_import) may hold some body parts only: checks of absent points are NOT_SET
+        pupil = [f"pupil_{e}_{suffix}" for e in ("top", "right", "bottom", "left")]
+        if all(p in pose for p in pupil):
+            raw = features.pupil_diameter_from_points(pose, suffix=suffix)
+            results.append(qc.check_pupil_blocked(raw, max_std_px=10.0 if key["camera_label"] == "left" else 5.0))
+        else:
+            results.append(qc.QCResult("pupil_blocked", "NOT_SET", None, {"missing": [p for p in pupil if p not in pose]}))
+        tongue = {k: v for k, v in xy.items() if k.startswith("tongue_end")}
+        results.append(qc.check_tongue_hidden(tongue))
         results.append(qc.check_paws_nan({k: v for k, v in xy.items() if "finger" in k or k.startswith("pinky")}))
-        licks = features.detect_licks({k: v for k, v in xy.items() if k.startswith("tongue_end")}, times, params)
-        results.append(qc.check_lick_rate(licks.onset_times, float(times[-1] - times[0])))
+        if tongue:
+            licks = features.detect_licks(tongue, times, params)
+            results.append(qc.check_lick_rate(licks.onset_times, float(times[-1] - times[0])))
+        else:
+            results.append(qc.QCResult("lick_rate", "NOT_SET", None, {"missing": "tongue_end_l, tongue_end_r"}))
         master, checks = check_rows(key, results, default=str)
         self.insert1(master)
         self.Check.insert(checks)

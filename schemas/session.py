@@ -4,7 +4,8 @@ Tables
 ------
 RigType, Camera, RigCamera : lookups (defaults from :mod:`pipeline.rigs`).
 SyncWiring, SyncWiringChannel : FPGA channel maps (ibllib's 3A and 3B; a lab adds its own).
-Session : one behavioural session, inserted by the acquisition script.
+Subject : the mice (sex, date of birth, species, strain, as IBL's Alyx subjects).
+Session : one behavioural session of a Subject, inserted by the acquisition script.
 CameraRecording : one raw video per camera of a session, ingested from the session folder.
 """
 
@@ -20,6 +21,7 @@ import numpy as np
 from pipeline import layout, rigs
 from pipeline.io.framedata import legacy_paths, read_framedata, read_legacy_framedata
 from pipeline.io.spikeglx import Wiring, session_wiring
+from pipeline.io.subject import DEFAULT_SPECIES, SUBJECT_FIELDS, normalize_subject
 from pipeline.io.video import probe_video
 from schemas import config
 
@@ -141,11 +143,91 @@ class SyncWiringChannel(dj.Lookup):
 
 
 @schema
+class Subject(dj.Manual):
+    """A subject (mouse), described as IBL's Alyx describes it (:mod:`pipeline.io.subject`).
+
+    Attributes:
+        subject (str): Subject nickname (Alyx's ``nickname``), the sessions' folder name.
+        sex (str): ``M``, ``F`` or ``U`` (unknown).
+        date_of_birth (date): Day of birth; null when unknown (NWB then gets the open age
+            range ``P0D/``: "zero days or older", see :func:`schemas.export.nwb_subject`).
+        species (str): Latin binomial (``Mus musculus``) or NCBI taxonomy IRI.
+        strain (str): e.g. ``C57BL/6J``; empty when unknown.
+
+    Rows come from the acquisition script and ``ibl-video session insert`` (a subject file,
+    or the simulator's mouse); a session of a nickname with no row adds a row with
+    everything unknown (:func:`ensure_subject`), so every older insertion path still works.
+    """
+
+    definition = """
+    subject: varchar(64)             # subject nickname (Alyx's nickname)
+    ---
+    sex: enum('M', 'F', 'U')         # U: unknown
+    date_of_birth=null: date         # null: unknown
+    species: varchar(128)            # Latin binomial or NCBI taxonomy IRI
+    strain="": varchar(64)           # empty: unknown
+    """
+
+
+def ensure_subject(subject: str, info=None, *, where: str = "subject") -> dict:
+    """The ``Subject`` row of ``subject``, inserted first if there is none.
+
+    Parameters
+    ----------
+    subject : str
+        Nickname.
+    info : mapping, optional
+        Its description (:func:`pipeline.io.subject.normalize_subject` keys); None: use the
+        row there is, or insert one with everything unknown (sex ``U``, no date of birth,
+        :data:`pipeline.io.subject.DEFAULT_SPECIES`, no strain).
+    where : str
+        Where ``info`` came from, for messages.
+
+    Returns
+    -------
+    dict
+        The row.
+
+    Raises
+    ------
+    ValueError
+        A bad value, a nickname in ``info`` other than ``subject``, or a description that
+        disagrees with the row already there (naming the attributes; nothing is changed).
+    """
+    row = None
+    if info is not None:
+        row = normalize_subject(info, where)
+        named = row.pop("subject", subject)
+        if named != subject:
+            raise ValueError(f"{where} describes subject {named!r}, not {subject!r}")
+        row = {"subject": subject, **row}
+    existing = (Subject & {"subject": subject}).to_dicts()
+    if existing:
+        old = existing[0]
+        if row is not None:
+            differ = [
+                f"{k}: {old[k]!r} in the table, {row[k]!r} in {where}"
+                for k in SUBJECT_FIELDS
+                if str(old[k] if old[k] is not None else "") != str(row[k] if row[k] is not None else "")
+            ]
+            if differ:
+                raise ValueError(
+                    f"subject {subject} is already in the Subject table with other values ({'; '.join(differ)}); "
+                    "update the row or fix the file"
+                )
+        return old
+    if row is None:
+        row = {"subject": subject, "sex": "U", "date_of_birth": None, "species": DEFAULT_SPECIES, "strain": ""}
+    Subject.insert1(row)
+    return row
+
+
+@schema
 class Session(dj.Manual):
     """A behavioural session, keyed by IBL's convention (subject, date, number).
 
     Attributes:
-        subject (str): Subject nickname.
+        subject (str): Subject nickname (a ``Subject`` row: the parent table).
         session_date (date): Day of the session.
         session_number (int): Number of the session on that day for that subject (1, 2, ...).
         session_uuid (str): Globally unique id, canonical 36-character text (unique index).
@@ -160,7 +242,7 @@ class Session(dj.Manual):
     """
 
     definition = """
-    subject: varchar(64)             # subject nickname
+    -> Subject
     session_date: date
     session_number: int16            # number of the session that day (1, 2, ...)
     ---
@@ -275,8 +357,14 @@ def session_name(key: dict) -> str:
 
 def insert_session(folder: Path, *, rig_type: str, start_time, session_uuid: uuid.UUID | None = None,
                    subject: str | None = None, date=None, number: int | None = None,
-                   sync_wiring: str | None = None) -> dict:
+                   sync_wiring: str | None = None, subject_info=None,
+                   subject_source: str = "subject") -> dict:
     """Register an existing session folder (under the data root) as a ``Session`` row.
+
+    Its ``Subject`` row is added first when the nickname has none (:func:`ensure_subject`:
+    from ``subject_info``, a mapping as :func:`pipeline.io.subject.normalize_subject` takes,
+    from ``subject_source``; else with everything unknown); both rows go in one
+    transaction.
 
     Subject, date and number are read from the folder's path
     (``<subject>/<date>/<NNN>``) unless given. ``sync_wiring`` names the FPGA channel map
@@ -292,7 +380,8 @@ def insert_session(folder: Path, *, rig_type: str, start_time, session_uuid: uui
         If it is outside the data root.
     ValueError
         If the rig type is unknown, a raw video has a camera label the rig does not have,
-        or the session is already in the table.
+        the session is already in the table, or ``subject_info`` is bad or disagrees with
+        the subject's row (nothing is inserted).
     """
     root = config.current().data_root
     folder = Path(folder)
@@ -335,7 +424,12 @@ def insert_session(folder: Path, *, rig_type: str, start_time, session_uuid: uui
         session_dir=rel,
         sync_wiring=sync_wiring,
     )
-    Session.insert1(row)
+    if subject_info is not None:
+        # check the description before anything is inserted
+        normalize_subject(subject_info, subject_source)
+    with Session.connection.transaction:
+        ensure_subject(key["subject"], subject_info, where=subject_source)
+        Session.insert1(row)
     return key
 
 

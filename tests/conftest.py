@@ -32,6 +32,30 @@ BACKENDS = {
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_example(name: str):
+    """An ``examples/`` script as a module (they are not part of the installed package)."""
+    import importlib.util
+    import sys
+
+    module_name = f"examples_{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, ROOT / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def load_example():
+    """``load_example(name)``: the ``examples/<name>.py`` script as a module."""
+    return _load_example
+
+
 def _selected_backends() -> list[str]:
     chosen = os.environ.get("IBL_VIDEO_TEST_BACKENDS")
     return [b.strip() for b in chosen.split(",")] if chosen else list(BACKENDS)

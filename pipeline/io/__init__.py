@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import secrets
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,15 +24,18 @@ def link_or_copy(src: str | Path, dst: str | Path) -> str:
     return str(dst)
 
 
-def atomic_write(path: Path, write: Callable[[str], object]) -> Path:
+def atomic_write(path: Path, write: Callable[[str], object], *, suffix: str = ".partial") -> Path:
     """Write ``path`` atomically: ``write(tmp)`` fills a temporary file beside it, then it is renamed.
 
     On any failure (or interrupt) the temporary file is removed and ``path`` is left as it was.
+    The file gets the mode any new file of the user gets (``0o666`` less the umask, and the
+    folder's default ACL), as if ``write`` had created ``path`` itself: the temporary file is
+    created with ``os.open(..., 0o666)``, not ``tempfile.mkstemp`` (always ``0o600``).
+    ``suffix`` ends the temporary file's name (for writers that look at it, e.g. ``.partial.nwb``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    os.close(fd)
+    tmp = _create_temporary(path, suffix)
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -40,6 +43,20 @@ def atomic_write(path: Path, write: Callable[[str], object]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _create_temporary(path: Path, suffix: str) -> str:
+    """Create an empty, new ``.<name>.<random><suffix>`` beside ``path``, mode ``0o666 & ~umask``."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}{suffix}"
+        try:
+            fd = os.open(tmp, flags, 0o666)  # the kernel applies the umask
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return str(tmp)
+    raise FileExistsError(f"no free temporary file name beside {path}")
 
 
 @contextlib.contextmanager

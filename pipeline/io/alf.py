@@ -7,8 +7,12 @@ session's ``alf/`` folder:
     ``(n_frames,)`` float64: one time per video frame, seconds on the DAQ clock (FPGA on
     recording rigs, Bpod on training rigs).
 ``_ibl_<label>Camera.dlc.pqt``
-    One row per frame; columns ``<point>_x``, ``<point>_y`` (full-frame pixels) and
-    ``<point>_likelihood`` per tracked point (:func:`pipeline.io.dlc.write_alf_dlc`).
+    One row per frame; columns ``<point>_x``, ``<point>_y`` (full-frame pixels of the camera's
+    own, unflipped frame) and ``<point>_likelihood`` per point (:func:`pipeline.io.dlc.write_alf_dlc`),
+    under IBL's names on every camera (``pupil_top_r`` ... ``nose_tip``, ``paw_l``, ``paw_r``,
+    ``tube_top``, ``tube_bottom``, ``tongue_end_l``, ``tongue_end_r``), as brainbox expects them.
+    The mapping from the note's names our tables keep, with the combined points' likelihood
+    rule, is :mod:`pipeline.io.ibl_names` (:func:`~pipeline.io.ibl_names.to_ibl`).
 ``_ibl_<label>Camera.features.pqt``
     One row per frame; columns ``pupilDiameter_raw`` and ``pupilDiameter_smooth`` (pixels),
     as ibllib's ``EphysPostDLC`` task writes them (side cameras only).
@@ -18,7 +22,8 @@ session's ``alf/`` folder:
     per lick, both cameras merged (:func:`pipeline.features.merge_camera_licks`).
 
 Nothing here imports DataJoint; :mod:`schemas.export` gathers a session from the tables.
-Every file is written atomically (a temporary file renamed into place).
+Every file is written atomically (a temporary file renamed into place) with the mode of any
+new file of the user (their umask).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import numpy as np
 
 from pipeline.io import atomic_write
 from pipeline.io.dlc import alf_dlc_name, read_alf_dlc, write_alf_dlc
+from pipeline.io.ibl_names import IBL_LIKELIHOOD_THRESHOLD, to_ibl
 
 __all__ = [
     "CameraExport",
@@ -64,7 +70,8 @@ class CameraExport:
     times : (n,) float64
         Frame times, seconds on the session's export clock.
     points : mapping of str to (n, 3) float64, optional
-        Body part to x, y (full-frame pixels) and likelihood; None without pose.
+        Body part (the note's names, as in ``DLCPose``) to x, y (full-frame pixels) and
+        likelihood; None without pose.
     pupil_raw, pupil_smooth : (n,) float64, optional
         Pupil diameter per frame, pixels; None without features.
     lick_times : (k,) float64, optional
@@ -130,6 +137,17 @@ class SessionExport:
         Lick onsets of the session, both side cameras merged, seconds on ``clock``.
     pose_description : str
         What produced the pose (model set, parameters), for the files' metadata.
+    likelihood_threshold : float
+        Likelihood from which a point counts as seen (the ``FeatureParams`` set's); ALF's
+        ``paw_l``/``paw_r`` average the fingertips at or above it
+        (:func:`pipeline.io.ibl_names.to_ibl`).
+    subject_info : mapping, optional
+        The subject's ``Subject`` row (``sex``, ``date_of_birth``, ``species``, ``strain``,
+        ...) for NWB; None: unknown.
+    institution, lab : str, optional
+        Where the session was recorded (NWB ``institution``, ``lab``).
+    experimenter : tuple of str
+        Who ran it, ``"Last, First"`` (NWB ``experimenter``).
     """
 
     subject: str
@@ -142,6 +160,11 @@ class SessionExport:
     cameras: tuple[CameraExport, ...] = field(default_factory=tuple)
     lick_times: np.ndarray | None = None
     pose_description: str = ""
+    likelihood_threshold: float = IBL_LIKELIHOOD_THRESHOLD
+    subject_info: Mapping[str, object] | None = None
+    institution: str | None = None
+    lab: str | None = None
+    experimenter: tuple[str, ...] = ()
 
     def camera(self, label: str) -> CameraExport:
         """The camera with this label (KeyError naming the labels there are)."""
@@ -237,8 +260,9 @@ def write_lick_times(folder: Path | str, lick_times) -> Path:
 def write_alf_session(folder: Path | str, session: SessionExport) -> list[Path]:
     """Write every ALF file of a session into ``folder``.
 
-    Per camera: ``times`` always, ``dlc`` when it has pose, ``features`` when it has pupil
-    diameters; ``licks.times.npy`` when the session has lick times.
+    Per camera: ``times`` always, ``dlc`` when it has pose (under IBL's point names,
+    :func:`pipeline.io.ibl_names.to_ibl`), ``features`` when it has pupil diameters;
+    ``licks.times.npy`` when the session has lick times.
 
     Returns
     -------
@@ -250,7 +274,9 @@ def write_alf_session(folder: Path | str, session: SessionExport) -> list[Path]:
     for cam in session.cameras:
         written.append(write_camera_times(folder, cam.label, cam.times))
         if cam.points is not None:
-            written.append(write_alf_dlc(folder / camera_file_names(cam.label)["dlc"], cam.points))
+            points = to_ibl(cam.points, cam.label, likelihood_threshold=session.likelihood_threshold)
+            if points:
+                written.append(write_alf_dlc(folder / camera_file_names(cam.label)["dlc"], points))
         if cam.pupil_raw is not None:
             written.append(write_features(folder, cam.label, cam.pupil_raw, cam.pupil_smooth))
     if session.lick_times is not None:
@@ -265,7 +291,8 @@ def read_alf_session(folder: Path | str) -> dict:
     -------
     dict
         ``"cameras"``: label -> dict with ``times`` (n,), and when present ``points``
-        (part -> (n, 3)), ``pupil_raw``, ``pupil_smooth`` (n,); ``"lick_times"``: (k,) or
+        (part -> (n, 3), under the file's names: IBL's; :func:`pipeline.io.ibl_names.from_ibl`
+        gives the note's), ``pupil_raw``, ``pupil_smooth`` (n,); ``"lick_times"``: (k,) or
         None.
 
     Raises

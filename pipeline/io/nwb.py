@@ -17,6 +17,11 @@ Layout of the file :func:`write_nwb` writes (names use the camera label, e.g. ``
     ``EventsTable`` with one row per lick (both side cameras merged), column ``timestamp``;
     ``events/<Label>CameraLicks``: each camera's own onsets.
 
+Metadata: ``session_id`` is ``<subject>_<date>_<NNN>`` (no ``/``, which DANDI forbids); the
+``Subject`` has the sex, date of birth, species and strain of the session's ``Subject`` row
+(:func:`nwb_subject`); ``institution``, ``lab`` and ``experimenter`` are the project's
+settings (:mod:`schemas.config`).
+
 Times: NWB counts seconds from ``session_start_time``. The pipeline's times are on the
 session's DAQ clock (FPGA on recording rigs, Bpod on training rigs), which starts near, but
 not exactly at, the acquisition computer's start time; they are written as they are and
@@ -28,15 +33,18 @@ Nothing here imports DataJoint; :mod:`schemas.export` gathers the session from t
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from pipeline.io import atomic_write
 from pipeline.io.alf import CameraExport, SessionExport
 
-__all__ = ["read_nwb", "write_nwb"]
+__all__ = ["nwb_session_id", "nwb_subject", "read_nwb", "write_nwb"]
+
+#: NWB ``age`` of a subject whose date of birth is unknown: the open ISO 8601 range
+#: "0 days or older" (NWB's form for an unknown upper bound), so the age is stated as unknown.
+UNKNOWN_AGE = "P0D/"
 
 REFERENCE_FRAME = (
     "(0, 0) is the centre of the top-left pixel of the video frame; x to the right, y down, pixels"
@@ -55,6 +63,46 @@ def _start_time(start) -> dt.datetime:
     return (
         start if start.tzinfo is not None else start.astimezone()
     )  # naive: the computer's local time
+
+
+def nwb_session_id(subject: str, session_date: str, session_number: int) -> str:
+    """``<subject>_<YYYY-MM-DD>_<NNN>``: the session's id in NWB (and its file name's stem)."""
+    return f"{subject}_{session_date}_{int(session_number):03d}"
+
+
+def nwb_subject(subject: str, info, session_start: dt.datetime):
+    """NWB's ``Subject`` from a ``Subject`` row (:mod:`pipeline.io.subject` keys) or None.
+
+    Parameters
+    ----------
+    subject : str
+        Nickname (``subject_id``).
+    info : mapping or None
+        ``sex``, ``date_of_birth`` (date or None), ``species``, ``strain``; None: all unknown.
+    session_start : datetime.datetime
+        Time-zone aware; the date of birth is written as midnight in its time zone.
+
+    Returns
+    -------
+    pynwb.file.Subject
+        With ``date_of_birth`` when known; otherwise ``age`` :data:`UNKNOWN_AGE` (the open
+        range "0 days or older") and a description saying the date of birth is unknown.
+        Unknown sex is ``"U"``.
+    """
+    from pynwb.file import Subject
+
+    from pipeline.io.subject import normalize_subject
+
+    info = normalize_subject(dict(info or {}), f"subject {subject}")
+    dob = info["date_of_birth"]
+    kwargs = dict(subject_id=subject, sex=info["sex"], species=info["species"], strain=info["strain"] or None)
+    if dob is not None:
+        kwargs["date_of_birth"] = dt.datetime(dob.year, dob.month, dob.day, tzinfo=session_start.tzinfo)
+        kwargs["description"] = f"{subject}, born {dob.isoformat()}"
+    else:
+        kwargs["age"] = UNKNOWN_AGE
+        kwargs["description"] = f"{subject}; date of birth unknown (age given as the open range {UNKNOWN_AGE})"
+    return Subject(**kwargs)
 
 
 def write_nwb(
@@ -84,7 +132,6 @@ def write_nwb(
     from ndx_pose import PoseEstimation, PoseEstimationSeries, Skeleton, Skeletons
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
     from pynwb.event import EventsTable
-    from pynwb.file import Subject
     from pynwb.image import ImageSeries
 
     if not session.cameras:
@@ -93,12 +140,19 @@ def write_nwb(
         )
     clock_note = f"seconds on the session's {session.clock.upper()} clock"
     name = f"{session.subject}/{session.session_date}/{int(session.session_number):03d}"
+    start = _start_time(session.session_start_time)
     nwb = NWBFile(
         session_description=f"IBL video session {name} ({session.rig_type} rig): camera frame times, pose, pupil diameter and licks",
         identifier=str(session.session_uuid),
-        session_start_time=_start_time(session.session_start_time),
-        session_id=name,
-        subject=Subject(subject_id=session.subject, species="Mus musculus"),
+        session_start_time=start,
+        session_id=nwb_session_id(session.subject, session.session_date, session.session_number),
+        subject=nwb_subject(session.subject, session.subject_info, start),
+        institution=session.institution or None,
+        lab=session.lab or None,
+        experimenter=list(session.experimenter) or None,
+        experiment_description="Mouse behaviour filmed by the IBL rig's cameras: frame times on the DAQ clock, "
+        "DeepLabCut pose, pupil diameter and licks (ibl-video-pipeline).",
+        keywords=["IBL", "video", "pose estimation", "DeepLabCut", "pupil", "licking"],
         notes=f"All times are {clock_note} (the DAQ clock the pipeline synchronises video to).",
     )
     path = Path(path)
@@ -164,17 +218,12 @@ def write_nwb(
     if session.lick_times is not None:
         nwb.add_events_table(_events(EventsTable, "Licks", session.lick_times,
                                      f"lick onsets, one per lick, side cameras merged without double counting; {clock_note}"))  # fmt: skip
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".partial.nwb")
-    os.close(fd)
-    try:
+
+    def write(tmp: str) -> None:
         with NWBHDF5IO(tmp, "w") as io:
             io.write(nwb)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+
+    return atomic_write(path, write, suffix=".partial.nwb")
 
 
 def _events(events_table_cls, name: str, times, description: str):
@@ -241,15 +290,24 @@ def read_nwb(path: Path | str) -> SessionExport:
                 pupil_smooth=smooth, lick_times=licks, video_path=str(video.external_file[0]),
                 width=None if dims is None else int(dims[0]), height=None if dims is None else int(dims[1]),
             ))  # fmt: skip
-        subject, date, number = str(nwb.session_id).split("/")
+        subject, date, number = str(nwb.session_id).rsplit("_", 2)
         notes = str(nwb.notes or "")
         clock = "bpod" if "BPOD clock" in notes else "fpga"
         rig_type = "training" if "(training rig)" in nwb.session_description else "ephys"
         return SessionExport(
             subject=subject, session_date=date, session_number=int(number), session_uuid=str(nwb.identifier),
             session_start_time=nwb.session_start_time, rig_type=rig_type, clock=clock, cameras=tuple(cameras),
-            lick_times=_read_events(nwb, "Licks"), pose_description="",
+            lick_times=_read_events(nwb, "Licks"), pose_description="", subject_info=_read_subject(nwb.subject),
+            institution=nwb.institution, lab=nwb.lab, experimenter=tuple(nwb.experimenter or ()),
         )  # fmt: skip
+
+
+def _read_subject(subject) -> dict | None:
+    if subject is None:
+        return None
+    dob = subject.date_of_birth
+    return {"sex": subject.sex or "U", "date_of_birth": None if dob is None else dob.date(),
+            "species": subject.species, "strain": subject.strain or ""}  # fmt: skip
 
 
 def _read_events(nwb, name: str) -> np.ndarray | None:

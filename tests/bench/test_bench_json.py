@@ -50,7 +50,7 @@ def test_json_output_of_a_noisy_row_parses():
 
 #: every row on tiny inputs (the figures are the bench's business, not this test's)
 TINY = dict(
-    IBL_BENCH_COMPRESS_SECONDS="0.5", IBL_BENCH_CROP_SECONDS="0.5", IBL_BENCH_POSE_FRAMES="60",
+    IBL_BENCH_COMPRESS_SECONDS="0.5", IBL_BENCH_CROP_SECONDS="0.5", IBL_BENCH_POSE_FRAMES="60", IBL_BENCH_PAWS_FRAMES="8",
     IBL_BENCH_POPULATE_SECONDS="2", IBL_BENCH_INGEST_SECONDS="1", BENCH_PUPIL_BASELINE_FRAMES="3000", BENCH_SIMULATE_FRAMES="60",
 )  # fmt: skip
 

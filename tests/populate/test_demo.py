@@ -72,3 +72,37 @@ def test_second_demo_run_reuses_what_exists(demo_root):
     after = json.loads(_cli(root, "status", "--json", timeout=300).stdout)
     assert "reusing the demo session" in again.stdout
     assert after == before  # same session, same rows: nothing recorded or computed twice
+
+
+def test_demo_exports_with_real_deeplabcut_pose_read_by_the_fields_tools(demo_root, tmp_path):
+    """Issue 16 on the demo's real DeepLabCut pose: ONE-api and brainbox read the ALF files (IBL's
+    point names), nwbinspector passes the NWB file, movement loads each camera's pose."""
+    import numpy as np
+    from brainbox.behavior.dlc import get_pupil_diameter, likelihood_threshold
+    from movement.io import load_poses
+    from nwbinspector import Importance, inspect_nwbfile
+    from one.alf.io import load_object
+
+    from pipeline.io.ibl_names import IBL_POINTS
+
+    root, _ = demo_root
+    folder = next((root / "demo_mouse").glob("*/001"))  # the demo's session (recorded today)
+    args = ["demo_mouse", folder.parent.name, "1"]
+    for kind, out in (("alf", tmp_path / "alf"), ("nwb", tmp_path / "demo.nwb")):
+        result = _cli(root, "export", kind, *args, "--out", str(out), timeout=600)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    for label in ("left", "right"):
+        cam = load_object(tmp_path / "alf", f"{label}Camera", namespace="ibl")
+        assert list(cam["dlc"].columns) == [f"{p}_{c}" for p in IBL_POINTS for c in ("x", "y", "likelihood")]
+        assert len(cam["dlc"]) == len(cam["times"]) == len(cam["features"])
+        ibl_raw = get_pupil_diameter(likelihood_threshold(cam["dlc"].copy(), 0.9))
+        ours = cam["features"]["pupilDiameter_raw"].to_numpy()
+        assert np.isfinite(ours).any()
+        np.testing.assert_allclose(ibl_raw, ours, rtol=0, atol=1e-6, equal_nan=True)
+        ds = load_poses.from_nwb_file(tmp_path / "demo.nwb", pose_estimation_key=f"PoseEstimation{label.title()}Camera")
+        assert ds.position.sizes["time"] == len(cam["times"]) and ds.keypoints.size >= 10
+    licks = load_object(tmp_path / "alf", "licks")
+    assert set(licks) == {"times"} and licks["times"].ndim == 1
+    bad = [m for m in inspect_nwbfile(nwbfile_path=tmp_path / "demo.nwb")
+           if m.importance in (Importance.CRITICAL, Importance.BEST_PRACTICE_VIOLATION)]  # fmt: skip
+    assert bad == [], [f"{m.check_function_name}: {m.message}" for m in bad]

@@ -109,8 +109,9 @@ def probe(db):
 
 
 def add_sessions(subject: str, n: int) -> list[dict]:
-    from schemas.session import Session
+    from schemas.session import Session, ensure_subject
 
+    ensure_subject(subject)  # Session's parent (a row with everything unknown)
     keys = []
     for i in range(1, n + 1):
         key = dict(subject=subject, session_date=dt.date(2026, 1, 1), session_number=i)

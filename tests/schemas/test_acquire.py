@@ -11,11 +11,17 @@ import pytest
 def test_simulated_session_recorded_inserted_and_ingested(db):
     from acquisition.insert import insert_recorded_session, insert_recording
     from acquisition.session import record_session
-    from schemas.session import CameraRecording, Session
+    from acquisition.simulator import simulated_subject
+    from schemas.session import CameraRecording, Session, Subject
 
     rec = record_session(db.data_root, "SIM01", "ephys", 3.0, scale=0.25, seed=2, progress=False)
     key = insert_recording(rec)
     assert (Session & key).fetch1("session_uuid") == rec.uuid
+    # the simulator's mouse, kept in session.json, is the session's Subject row
+    subject = (Subject & key).fetch1()
+    want = simulated_subject("SIM01")
+    assert (subject["sex"], str(subject["date_of_birth"]), subject["species"], subject["strain"]) == (
+        want["sex"], want["date_of_birth"], "Mus musculus", "C57BL/6J")  # fmt: skip
     result = CameraRecording.populate(key, reserve_jobs=True, suppress_errors=True)
     assert result["error_list"] == []
     rows = {r["camera_label"]: r for r in (CameraRecording & key).to_dicts()}

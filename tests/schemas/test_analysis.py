@@ -10,10 +10,8 @@ CompressedVideo is a row naming the raw video (no encode), to keep the tests fas
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,32 +22,21 @@ SUBJECT, DATE = "KS023", "2025-01-31"
 DURATION_S = 30.0
 
 
-def _load_example(name: str):
-    """An ``examples/`` script as a module (they are not part of the installed package)."""
-    module_name = f"examples_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, ROOT / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
+def recorded(tmp_path_factory, load_example):
     """One simulated session folder, recorded once for every backend."""
-    sim = _load_example("simulated_session")
+    sim = load_example("simulated_session")
     root = tmp_path_factory.mktemp("analysis_recording")
     rec = sim.record_and_sync(root, SUBJECT, date=DATE, duration_s=DURATION_S, seed=3)
     return rec["folder"], Path(rec["folder"]).relative_to(root)
 
 
 @pytest.fixture(scope="module")
-def session(db, recorded):
+def session(db, recorded, load_example):
     """The session in this backend's tables, with true pose, features and the example's units."""
-    sim = _load_example("simulated_session")
-    ex = _load_example("ephys_join")
+    sim = load_example("simulated_session")
+    ex = load_example("ephys_join")
     source, rel = recorded
     folder = db.data_root / rel
     shutil.copytree(source, folder)
@@ -202,6 +189,7 @@ def test_ephys_join_recovers_the_simulated_lick_effect_and_pupil_coupling(db, se
 def test_alf_export_reads_back_equal_to_the_tables(db, session, tmp_path):
     import pandas as pd
 
+    from pipeline.io.ibl_names import IBL_POINTS, to_ibl
     from pipeline.rigs import TRACKED_POINTS
     from schemas import analysis
     from schemas.export import export_alf
@@ -221,10 +209,11 @@ def test_alf_export_reads_back_equal_to_the_tables(db, session, tmp_path):
             (SyncPulses & ckey).fetch1("frame_times"),
         )
         dlc = pd.read_parquet(tmp_path / f"_ibl_{label}Camera.dlc.pqt")
-        assert list(dlc.columns) == [
-            f"{p}_{c}" for p in TRACKED_POINTS for c in ("x", "y", "likelihood")
-        ]
-        for part, arr in pose_arrays(analysis.one_key(DLCPose, ckey)).items():
+        # IBL's names on every camera; the tables keep the note's (pipeline.io.ibl_names)
+        assert list(dlc.columns) == [f"{p}_{c}" for p in IBL_POINTS for c in ("x", "y", "likelihood")]
+        ours = pose_arrays(analysis.one_key(DLCPose, ckey))
+        assert set(ours) <= set(TRACKED_POINTS)
+        for part, arr in to_ibl(ours, label).items():
             np.testing.assert_array_equal(
                 dlc[[f"{part}_x", f"{part}_y", f"{part}_likelihood"]].to_numpy(), arr
             )
@@ -279,6 +268,126 @@ def test_nwb_export_reads_back_with_pynwb_equal_to_the_tables(db, session, tmp_p
         np.testing.assert_array_equal(
             nwb.events["Licks"]["timestamp"].data[:], analysis.lick_times(key)
         )
+
+
+# ------------------------------------------------------------------------------ the field's own readers
+# Issue 16: our ALF and NWB files read by IBL's ONE-api and brainbox (ibllib 4.1), nwbinspector
+# and movement, each from PyPI (pyproject's dev extra), on this session's exports.
+@pytest.fixture(scope="module")
+def exported(db, session, tmp_path_factory):
+    """The session exported once to ALF and NWB, with the user's umask 0o027."""
+    import os
+
+    from schemas.export import export_alf, export_nwb
+
+    out = tmp_path_factory.mktemp("field_readers")
+    old = os.umask(0o027)
+    try:
+        alf = export_alf(session["key"], out / "alf")
+        nwb = export_nwb(session["key"], out / "nwb")
+    finally:
+        os.umask(old)
+    return {"alf_dir": out / "alf", "alf": alf, "nwb": nwb}
+
+
+def test_exported_files_have_the_users_umask(exported):
+    for path in [*exported["alf"], exported["nwb"]]:
+        assert path.stat().st_mode & 0o777 == 0o640, (path, oct(path.stat().st_mode))
+
+
+def test_one_api_load_object_reads_every_camera_and_the_licks(db, session, exported):
+    from one.alf.io import load_object
+
+    from pipeline.io.ibl_names import IBL_POINTS
+    from schemas import analysis
+    from schemas.sync import SyncPulses
+
+    key = session["key"]
+    for label in ("left", "right"):
+        cam = load_object(exported["alf_dir"], f"{label}Camera", namespace="ibl")
+        assert set(cam) == {"times", "dlc", "features"}
+        times = np.asarray((SyncPulses & key & {"camera_label": label}).fetch1("frame_times"))
+        np.testing.assert_array_equal(cam["times"], times)
+        assert cam["dlc"].shape == (len(times), 3 * len(IBL_POINTS))
+        assert list(cam["features"].columns) == ["pupilDiameter_raw", "pupilDiameter_smooth"]
+    licks = load_object(exported["alf_dir"], "licks")
+    np.testing.assert_array_equal(licks["times"], analysis.lick_times(key))
+
+
+@pytest.mark.parametrize("label", ["left", "right"])
+def test_brainbox_pupil_and_licks_on_our_alf_match_our_tables(db, session, exported, label):
+    from brainbox.behavior.dlc import (
+        get_licks,
+        get_pupil_diameter,
+        get_smooth_pupil_diameter,
+        likelihood_threshold,
+    )
+    from one.alf.io import load_object
+
+    from schemas.features import FeatureParams, LickEvents, PupilDiameter
+
+    fkey = dict(session["key"], camera_label=label, feature_params="ibl")
+    threshold = (FeatureParams & fkey).fetch1("likelihood_threshold")
+    raw, smooth = (PupilDiameter & fkey).fetch1("pupil_diameter_raw_px", "pupil_diameter_px")
+    raw, smooth = np.asarray(raw), np.asarray(smooth)
+    contact = np.asarray((LickEvents & fkey).fetch1("contact"), bool)
+    onsets = np.asarray((LickEvents & fkey).fetch1("lick_onset_times"))
+
+    cam = load_object(exported["alf_dir"], f"{label}Camera", namespace="ibl")
+    dlc = likelihood_threshold(cam["dlc"].copy(), threshold)
+    ibl_raw = get_pupil_diameter(dlc)
+    assert np.isfinite(ibl_raw).mean() > 0.5
+    np.testing.assert_allclose(ibl_raw, raw, rtol=0, atol=1e-6, equal_nan=True)
+    ibl_smooth = get_smooth_pupil_diameter(ibl_raw, label)
+    both = np.isfinite(ibl_smooth) & np.isfinite(smooth)
+    assert both.mean() > 0.9
+    np.testing.assert_allclose(ibl_smooth[both], smooth[both], rtol=0, atol=1e-3)
+    print(f"{label}: {len(raw)} frames, max |brainbox - ours| raw {np.nanmax(np.abs(ibl_raw - raw)):.2g} px, "
+          f"smooth {np.max(np.abs(ibl_smooth[both] - smooth[both])):.2g} px on {both.mean():.1%} of frames")  # fmt: skip
+    # IBL's lick times: every frame whose tongue tips jump (ours: the same per-frame contact,
+    # and one onset per lick among those frames)
+    ibl_licks = get_licks(dlc, cam["times"])
+    assert len(ibl_licks) > 20
+    np.testing.assert_array_equal(ibl_licks, cam["times"][contact])
+    assert np.isin(onsets, ibl_licks).all() and len(onsets) < len(ibl_licks)
+
+
+def test_nwbinspector_finds_nothing_critical_and_no_best_practice_violation(db, session, exported):
+    from nwbinspector import Importance, inspect_nwbfile
+    from pynwb import NWBHDF5IO
+
+    messages = list(inspect_nwbfile(nwbfile_path=exported["nwb"]))
+    bad = [m for m in messages if m.importance in (Importance.CRITICAL, Importance.BEST_PRACTICE_VIOLATION)]
+    assert bad == [], "\n".join(f"{m.importance.name} {m.check_function_name}: {m.message}" for m in bad)
+    with NWBHDF5IO(str(exported["nwb"]), "r") as io:
+        nwb = io.read()
+        assert nwb.session_id == "KS023_2025-01-31_001"
+        # the simulator's mouse, from its Subject row
+        assert nwb.subject.sex in ("F", "M") and nwb.subject.species == "Mus musculus"
+        assert nwb.subject.strain == "C57BL/6J" and nwb.subject.date_of_birth is not None
+
+
+def test_movement_loads_each_cameras_pose_estimation(db, session, exported):
+    from movement.io import load_poses
+
+    from schemas import analysis
+    from schemas.pose import DLCPose, pose_arrays
+    from schemas.sync import SyncPulses
+
+    key = session["key"]
+    for label, cap in (("left", "Left"), ("right", "Right")):
+        ds = load_poses.from_nwb_file(exported["nwb"], pose_estimation_key=f"PoseEstimation{cap}Camera")
+        ours = pose_arrays(analysis.one_key(DLCPose, dict(key, camera_label=label)))
+        times = np.asarray((SyncPulses & key & {"camera_label": label}).fetch1("frame_times"))
+        assert sorted(map(str, ds.keypoints.values)) == sorted(ours)
+        assert ds.position.sizes["time"] == len(times)
+        # movement keeps a frame rate, not the timestamps (its time axis starts at 0 s): the rate
+        # is the median of our DAQ-clock frame intervals, which stay in the NWB file
+        assert ds.attrs["fps"] == pytest.approx(1 / np.median(np.diff(times)), rel=1e-5)
+        for part, arr in ours.items():
+            xy = ds.position.sel(keypoints=part).squeeze().transpose("time", "space").values
+            np.testing.assert_array_equal(xy, arr[:, :2])
+            np.testing.assert_array_equal(ds.confidence.sel(keypoints=part).squeeze().values, arr[:, 2])
 
 
 # ------------------------------------------------------------------------------ figures and commands

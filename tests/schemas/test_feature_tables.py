@@ -6,8 +6,6 @@ so these run on every backend in seconds; the real DeepLabCut chain is in test_p
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +14,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _example(name: str):
-    spec = importlib.util.spec_from_file_location(f"examples_{name}", ROOT / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
-def truth_session(db):
+def truth_session(db, load_example):
     from acquisition.daq import DaqConfig
     from acquisition.insert import insert_recording
     from acquisition.session import record_session
@@ -37,7 +28,7 @@ def truth_session(db):
     key = insert_recording(rec)
     CameraRecording.populate(key, reserve_jobs=True, suppress_errors=True)
     SyncPulses.populate(key, reserve_jobs=True, suppress_errors=True)
-    pose_keys = _example("simulated_session").insert_truth_pose(key, rec.folder, encode=False)
+    pose_keys = load_example("simulated_session").insert_truth_pose(key, rec.folder, encode=False)
     return key, pose_keys
 
 

@@ -139,3 +139,45 @@ def test_lick_onsets_against_truth(chain, params):
         if params == "distance" or label == "left":
             assert len(true) >= 5
         assert precision >= 0.9 and recall >= 0.9
+
+
+def test_dlcpose_records_onnxruntime_and_equals_the_pytorch_runtime(chain):
+    """DLCPose ran ONNX Runtime (the CPU default) and its points equal the PyTorch runtime's.
+
+    Every crop video of the session (4 regions x 2 cameras), first 240 frames, both runtimes
+    (batch chosen per crop size for ONNX Runtime, 32 for PyTorch), and the stored DLCPose
+    points, which are these points after the 5-frame median filter.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    from pipeline import layout, pose
+    from pipeline.crops import Roi
+    from pipeline.io.video import read_frames
+    from schemas.pose import CropROI, DLCPose, PoseModel, PoseModelSet, pose_arrays
+
+    spec = importlib.util.spec_from_file_location("_onnx_tests", Path(__file__).parents[1] / "pipeline" / "test_pose_onnx.py")
+    onnx_tests = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(onnx_tests)
+
+    rows = (DLCPose & chain["key"]).to_dicts()
+    assert {r["runtime"] for r in rows} == {"onnxruntime"} and {r["batch_size"] for r in rows} == {None}
+    root = chain["settings"].data_root
+    n_points = n_ties = 0
+    for row in rows:
+        models = PoseModelSet.role_models(row)
+        stored = pose_arrays(row)
+        for r in (CropROI.Region & row).to_dicts():
+            model = PoseModel().model(models[r["region"]])
+            roi = Roi(r["x"], r["y"], r["w"], r["h"], r["out_w"], r["out_h"], bool(r["mirror"]))
+            frames = read_frames(layout.resolve_under(root, r["crop_video_path"]), r["out_w"], r["out_h"], count=240)
+            ref = pose.run_pose(frames, model, roi, runtime="pytorch", batch_size=32)
+            fast = pose.run_pose(frames, model, roi, runtime="onnxruntime")
+            names = sorted(ref)
+            n_ties += onnx_tests.assert_same_points(np.stack([fast[n] for n in names], 1), np.stack([ref[n] for n in names], 1),
+                                                    stride=16.0 * r["w"] / r["out_w"])  # fmt: skip
+            n_points += len(names) * len(frames)
+            filtered = pose.median_filter_pose(fast, window=5)  # the stored pose is these, filtered (away from the cut)
+            onnx_tests.assert_same_points(np.stack([stored[n][:236] for n in names], 1),
+                                          np.stack([filtered[n][:236] for n in names], 1), stride=16.0 * r["w"] / r["out_w"])  # fmt: skip
+    print(f"\nchain: onnxruntime vs pytorch, {n_ties} tie(s) among {n_points} points")
