@@ -40,6 +40,40 @@ def file_md5(path: Path | str, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+#: Pixels a point may lie outside the frame (a network's sub-pixel refinement at the border).
+FRAME_MARGIN_PX = 2.0
+
+
+def check_inside_frame(points: dict[str, np.ndarray], width: int, height: int, what: str) -> None:
+    """Refuse pose whose points lie outside the recording's frame (wrong camera or offset).
+
+    Parameters
+    ----------
+    points : dict of str to (n, 3) array
+        Body part -> x, y (full-frame pixels) and likelihood.
+    width, height : int
+        The recording's frame size, pixels.
+    what : str
+        The recording, for messages.
+
+    Raises
+    ------
+    ValueError
+        Naming the body part, how many frames are outside, the largest coordinates and the
+        frame size. NaN points are not checked.
+    """
+    for bp, a in points.items():
+        x, y = a[:, 0], a[:, 1]
+        with np.errstate(invalid="ignore"):
+            out = (x < -FRAME_MARGIN_PX) | (x > width + FRAME_MARGIN_PX) | (y < -FRAME_MARGIN_PX) | (y > height + FRAME_MARGIN_PX)
+        if out.any():
+            raise ValueError(
+                f"{what}: {bp!r} lies outside the {width}x{height} frame in {int(out.sum())} of {len(a)} frames "
+                f"(x {np.nanmin(x):.1f}..{np.nanmax(x):.1f}, y {np.nanmin(y):.1f}..{np.nanmax(y):.1f} px): "
+                "pose of another camera, or coordinates of a crop without its offset? nothing imported"
+            )
+
+
 def merge_pose_files(files: Sequence[PoseFile], n_frames: int, what: str) -> dict[str, np.ndarray]:
     """Check imported pose files against a recording and merge their body parts.
 

@@ -397,6 +397,9 @@ def pose_import_command(
                              roi_params=roi_params, file_format=file_format, individual=individual)  # fmt: skip
     except (FileNotFoundError, ValueError) as e:
         fail(str(e), 2)
+    for f in result["files"]:
+        for warning in f["warnings"]:
+            err.print(f"warning: {warning}", highlight=False, soft_wrap=True)
     if as_json:
         result = dict(result, key={k: str(v) if isinstance(v, dt.date) else v for k, v in result["key"].items()})
         print(json.dumps(result, indent=2))

@@ -114,7 +114,7 @@ def _finite_or_none(value) -> float | None:
 
 
 def register_model(project: Path | str, role: str, *, shuffle: int = 1, n_train_frames: int | None = None,
-                   net_type: str | None = None) -> dict:
+                   net_type: str | None = None, require_body_part_errors: bool = False) -> dict:
     """Register a DLC project's trained shuffle as a ``PoseModel`` row; returns the row.
 
     Any body parts are accepted (see :class:`PoseModel`). DeepLabCut's evaluation of the
@@ -131,6 +131,9 @@ def register_model(project: Path | str, role: str, *, shuffle: int = 1, n_train_
         project outside the data root.
     ValueError
         An unknown role, or this snapshot already registered.
+
+    With ``require_body_part_errors`` (our own training, which always evaluates per body part)
+    a missing per-body-part evaluation is a ``FileNotFoundError`` instead of no ``BodyPart`` rows.
     """
     if role not in pose.ROLE_BODYPARTS:
         raise ValueError(f"unknown pose role {role!r}; roles: {', '.join(pose.ROLES)}")
@@ -151,7 +154,9 @@ def register_model(project: Path | str, role: str, *, shuffle: int = 1, n_train_
     try:
         per_part = dlc.read_keypoint_evaluation(proj, shuffle, snapshot)
         split = dlc.read_split(proj, shuffle)
-    except FileNotFoundError:
+    except FileNotFoundError as e:
+        if require_body_part_errors:
+            raise FileNotFoundError(f"model {name}: DeepLabCut's per-body-part evaluation is missing: {e}") from None
         per_part = {}
     for bp, (train_err, test_err) in per_part.items():
         parts.append(dict(pose_model=name, body_part=bp, body_part_train_error_px=_finite_or_none(train_err),
@@ -184,7 +189,7 @@ def register_trained_model(info) -> tuple[dict, bool]:
     installed = install_models(info, root)[info.role]
     try:
         return register_model(root / installed.project, info.role, n_train_frames=info.n_train,
-                              net_type=info.net_type), True  # fmt: skip
+                              net_type=info.net_type, require_body_part_errors=True), True  # fmt: skip
     except ValueError as e:
         if "already registered" not in str(e):
             raise
@@ -296,18 +301,19 @@ class AnchorPoints(dj.Computed):
         side = [{"camera_label": "left"}, {"camera_label": "right"}]
         return (CompressedVideo.proj() * networked_model_sets().proj()) & side
 
-    def make_fetch(self, key, device: str = "cpu", batch_size: int = 32, n_samples: int = 100):
+    def make_fetch(self, key, device: str = "cpu", batch_size: int | None = None, n_samples: int = 100,
+                   runtime: str = "auto"):  # fmt: skip
         path = (CompressedVideo & key).fetch1("compressed_video_path")
         model = PoseModelSet.role_models(key).get("anchor")
         if model is None:
             raise ValueError(f"model set {key['pose_model_set']!r} has no anchor model")
-        return path, model, device, batch_size, n_samples
+        return path, model, device, 32 if batch_size is None else int(batch_size), n_samples, runtime
 
-    def make_compute(self, key, path, model, device, batch_size, n_samples):
+    def make_compute(self, key, path, model, device, batch_size, n_samples, runtime):
         video = layout.resolve_under(config.current().data_root, path)
         _, mirror = crops.camera_view(key["camera_label"], 1280)
         result = pose.anchor_points(video, PoseModel().model(model), mirror=mirror, n_samples=n_samples,
-                                    device=device, batch_size=batch_size)  # fmt: skip
+                                    device=device, batch_size=batch_size, runtime=runtime)  # fmt: skip
         row = dict(key, n_samples=result.n_samples, n_confident=json.dumps(result.n_confident))
         for name, (x, y) in result.points.items():
             row[f"{name}_x"], row[f"{name}_y"] = float(x), float(y)
@@ -548,22 +554,6 @@ class DLCPose(dj.Computed):
 def pose_arrays(key: dict) -> dict[str, np.ndarray]:
     """Body part -> ``(n_frames, 3)`` x, y (pixels) and likelihood, for one DLCPose row."""
     return {r["body_part"]: np.asarray(r["pose"]) for r in (DLCPose.BodyPart & key).to_dicts()}
-
-
-def export_dlc(key: dict, out_dir: Path | None = None) -> Path:
-    """Write IBL's ``_ibl_<label>Camera.dlc.pqt`` (default: the session's ``alf/`` folder).
-
-    Points under IBL's names (:func:`pipeline.io.ibl_names.to_ibl`, IBL's likelihood threshold
-    for the paws); :func:`schemas.export.export_alf` writes the whole session.
-    """
-    from pipeline.io.ibl_names import to_ibl
-
-    if out_dir is None:
-        out_dir = layout.resolve_under(config.current().data_root, (Session & key).fetch1("session_dir")) / layout.ALF_DIR
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    points = to_ibl(pose_arrays(key), key["camera_label"])
-    return dlc.write_alf_dlc(out_dir / dlc.alf_dlc_name(key["camera_label"]), points)
 
 
 def _name(key: dict) -> str:

@@ -35,6 +35,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import datajoint as dj
+
 from pipeline import pose_import
 from pipeline.io import dlc
 from schemas.compression import CompressedVideo
@@ -138,7 +140,7 @@ def import_pose(
     """
     rec_key = dict(session_key, camera_label=camera_label)
     name = _recording_name(rec_key)
-    rec = (CameraRecording & rec_key).proj("n_frames").to_dicts()
+    rec = (CameraRecording & rec_key).proj("n_frames", "width", "height").to_dicts()
     if not rec:
         raise ValueError(f"no CameraRecording for {name}; register the session and populate CameraRecording first")
     n_frames = int(rec[0]["n_frames"])
@@ -173,6 +175,7 @@ def import_pose(
             raise ValueError(f"{p}: path longer than 1000 characters cannot be recorded")
     read = [dlc.read_pose_file(p, camera_label, format=file_format, individual=individual) for p in paths]
     points = pose_import.merge_pose_files(read, n_frames, name)
+    pose_import.check_inside_frame(points, int(rec[0]["width"]), int(rec[0]["height"]), name)
     if int(video["n_frames"]) != n_frames:
         raise ValueError(
             f"{name}: CompressedVideo {video['compression_params']} has {video['n_frames']} frames, the recording {n_frames}"
@@ -204,6 +207,28 @@ def import_pose(
     if too_many:
         raise ValueError(f"{too_many[0]}: too many body parts to record (their JSON list exceeds 2000 characters)")
     connection = DLCPose.connection
+    try:
+        _insert_import(connection, pose_model_set, anchor_row, key, n_frames, seconds, points, sources)
+    except dj.errors.DuplicateError:  # another import of the same key won the race since the check above
+        raise ValueError(
+            f"{name} already has pose under model set {pose_model_set!r} ({video['compression_params']}): imported "
+            "at the same moment by another process; nothing of this import was stored"
+        ) from None
+    return {
+        "key": key,
+        "n_frames": n_frames,
+        "body_parts": list(points),
+        "files": [
+            dict(path=str(f.path), md5=md5, format=f.format, scorer=f.scorer, individual=f.individual,
+                 offset=list(f.offset), body_parts=list(f.points), ignored=list(f.ignored), warnings=list(f.warnings))
+            for md5, f in zip(digests, read, strict=True)
+        ],  # fmt: skip
+        "anchors": {a: None if xy is None else list(xy) for a, xy in anchors.items()},
+    }
+
+
+def _insert_import(connection, pose_model_set, anchor_row, key, n_frames, seconds, points, sources) -> None:
+    """The import's rows, in one transaction."""
     with connection.transaction:
         PoseModelSet.insert1(
             dict(pose_model_set=pose_model_set, set_description="pose imported from files (no networks)"),
@@ -215,14 +240,3 @@ def import_pose(
                         allow_direct_insert=True)  # fmt: skip
         DLCPose.BodyPart.insert([dict(key, body_part=bp, pose=a) for bp, a in points.items()], allow_direct_insert=True)
         DLCPose.ImportedFile.insert(sources, allow_direct_insert=True)
-    return {
-        "key": key,
-        "n_frames": n_frames,
-        "body_parts": list(points),
-        "files": [
-            dict(path=str(f.path), md5=md5, format=f.format, scorer=f.scorer, individual=f.individual,
-                 offset=list(f.offset), body_parts=list(f.points), ignored=list(f.ignored))
-            for md5, f in zip(digests, read, strict=True)
-        ],  # fmt: skip
-        "anchors": {a: None if xy is None else list(xy) for a, xy in anchors.items()},
-    }

@@ -169,6 +169,11 @@ class Subject(dj.Manual):
     """
 
 
+def _known(value) -> bool:
+    """A Subject attribute that says something (not null, empty or sex ``U``)."""
+    return value is not None and str(value) not in ("", "U")
+
+
 def ensure_subject(subject: str, info=None, *, where: str = "subject") -> dict:
     """The ``Subject`` row of ``subject``, inserted first if there is none.
 
@@ -192,7 +197,9 @@ def ensure_subject(subject: str, info=None, *, where: str = "subject") -> dict:
     ------
     ValueError
         A bad value, a nickname in ``info`` other than ``subject``, or a description that
-        disagrees with the row already there (naming the attributes; nothing is changed).
+        disagrees with what the row already there knows (naming the attributes; nothing is
+        changed). Attributes the row does not know (sex ``U``, no date of birth, no strain)
+        are filled in from ``info``.
     """
     row = None
     if info is not None:
@@ -208,13 +215,17 @@ def ensure_subject(subject: str, info=None, *, where: str = "subject") -> dict:
             differ = [
                 f"{k}: {old[k]!r} in the table, {row[k]!r} in {where}"
                 for k in SUBJECT_FIELDS
-                if str(old[k] if old[k] is not None else "") != str(row[k] if row[k] is not None else "")
+                if _known(old[k]) and _known(row[k]) and str(old[k]) != str(row[k])
             ]
             if differ:
                 raise ValueError(
                     f"subject {subject} is already in the Subject table with other values ({'; '.join(differ)}); "
                     "update the row or fix the file"
                 )
+            learnt = {k: row[k] for k in SUBJECT_FIELDS if not _known(old[k]) and _known(row[k])}
+            if learnt:  # what was unknown is filled in; nothing known is changed
+                Subject.update1(dict(subject=subject, **learnt))
+                old = dict(old, **learnt)
         return old
     if row is None:
         row = {"subject": subject, "sex": "U", "date_of_birth": None, "species": DEFAULT_SPECIES, "strain": ""}

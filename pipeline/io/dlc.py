@@ -126,6 +126,15 @@ def read_project(config_or_dir: Path | str) -> DlcProject:
     )
 
 
+def trainset_percent(fraction: float) -> int:
+    """The percentage in DeepLabCut's folder and file names of a training fraction.
+
+    DeepLabCut 3.0.2 truncates (``int(trainFraction * 100)``, ``auxiliaryfunctions``), so
+    0.58 names ``trainset57``; every name we build uses this one function.
+    """
+    return int(fraction * 100)
+
+
 def shuffle_folder(project: DlcProject, shuffle: int = 1, trainset_index: int = 0) -> Path:
     """The PyTorch model folder of a shuffle (``.../<Task><date>-trainset<pct>shuffle<k>``).
 
@@ -140,7 +149,7 @@ def shuffle_folder(project: DlcProject, shuffle: int = 1, trainset_index: int = 
             f"{len(project.training_fractions)} training fractions"
         )
     frac = project.training_fractions[trainset_index]
-    name = f"{project.task}{project.date}-trainset{int(frac * 100)}shuffle{int(shuffle)}"
+    name = f"{project.task}{project.date}-trainset{trainset_percent(frac)}shuffle{int(shuffle)}"
     folder = project.project_path / "dlc-models-pytorch" / f"iteration-{project.iteration}" / name
     if not folder.is_dir():
         raise FileNotFoundError(f"no model folder for shuffle {shuffle}: {folder}")
@@ -572,6 +581,9 @@ class PoseFile:
     ignored : tuple of str
         Columns of the file not imported (other individuals, Lightning Pose's ``set`` or
         ensemble variance columns).
+    warnings : tuple of str
+        What the reader had to assume (a DeepLabCut file without its ``_meta.pickle``: no
+        cropping offset known, coordinates taken as full-frame).
     """
 
     path: Path
@@ -581,6 +593,7 @@ class PoseFile:
     offset: tuple[float, float] = (0.0, 0.0)
     individual: str | None = None
     ignored: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     @property
     def n_frames(self) -> int:
@@ -783,7 +796,7 @@ def read_pose_file(
     fmt = detect_pose_format(path) if format == "auto" else format
     if fmt not in POSE_FILE_FORMATS:
         raise ValueError(f"{path}: unknown pose format {fmt!r}; expected auto or one of {', '.join(POSE_FILE_FORMATS)}")
-    offset, ignored, chosen = (0.0, 0.0), (), None
+    offset, ignored, chosen, warnings = (0.0, 0.0), (), None, []
     if fmt == "ibl_pqt":
         from pipeline.io.ibl_names import from_ibl
 
@@ -799,7 +812,14 @@ def read_pose_file(
         else:
             scorer, points, ignored = read_dlc_csv(path, individual=individual)
         if fmt != "lightning_pose_csv":
-            offset = read_dlc_crop_offset(path) or (0.0, 0.0)
+            found = read_dlc_crop_offset(path)
+            if found is None:
+                warnings.append(
+                    f"{path.name}: no DeepLabCut metadata {dlc_meta_path(path).name} beside it, so no cropping offset "
+                    "is known: coordinates taken as full-frame pixels (a file of analyze_videos(..., cropping=...) "
+                    "needs its _meta.pickle)"
+                )
+            offset = found or (0.0, 0.0)
         chosen = individual
     if not points:
         raise ValueError(f"{path}: no body parts")
@@ -807,7 +827,8 @@ def read_pose_file(
         points = {bp: np.column_stack([a[:, 0] + offset[0], a[:, 1] + offset[1], a[:, 2]]) for bp, a in points.items()}
     points = {bp: np.asarray(a, dtype=np.float64) for bp, a in points.items()}
     _check_points(points, str(path))
-    return PoseFile(path=path, format=fmt, scorer=scorer, points=points, offset=offset, individual=chosen, ignored=tuple(ignored))
+    return PoseFile(path=path, format=fmt, scorer=scorer, points=points, offset=offset, individual=chosen,
+                    ignored=tuple(ignored), warnings=tuple(warnings))  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------
@@ -989,7 +1010,7 @@ def read_split(project: DlcProject, shuffle: int = 1, trainset_index: int = 0) -
 
     frac = project.training_fractions[trainset_index]
     folder = _dataset_folder(project)
-    doc = folder / f"Documentation_data-{project.task}_{int(round(frac * 100))}shuffle{int(shuffle)}.pickle"
+    doc = folder / f"Documentation_data-{project.task}_{trainset_percent(frac)}shuffle{int(shuffle)}.pickle"
     merged = folder / f"CollectedData_{project.scorer}.h5"
     for p in (doc, merged):
         if not p.is_file():
@@ -1042,7 +1063,7 @@ def read_keypoint_evaluation(
     frac = project.training_fractions[trainset_index]
     folder = (
         project.project_path / "evaluation-results-pytorch" / f"iteration-{project.iteration}"
-        / f"{project.task}{project.date}-trainset{int(round(frac * 100))}shuffle{int(shuffle)}"
+        / f"{project.task}{project.date}-trainset{trainset_percent(frac)}shuffle{int(shuffle)}"
     )  # fmt: skip
     found = sorted(folder.glob(f"*shuffle{int(shuffle)}_snapshot_{uid}-keypoint-results.csv"))
     if not found:

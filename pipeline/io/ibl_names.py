@@ -228,7 +228,10 @@ def to_ibl(
     dict of str to (n, 3) float64
         IBL's names in :data:`IBL_POINTS` order. A combined point is present when all its
         sources are (``nose_tip``: both nostril edges; a paw: its four fingertips); a
-        one-to-one point when its source is. Points with no IBL name are left out.
+        one-to-one point when its source is. An IBL-only point already under its IBL name
+        (``nose_tip``, ``paw_l``, ``paw_r`` of imported IBL pose, :func:`from_ibl`) is kept
+        where it is not built from our points, so ``to_ibl(from_ibl(p))`` gives ``p`` back.
+        Points with no IBL name are left out.
 
     Raises
     ------
@@ -247,6 +250,9 @@ def to_ibl(
         if all(s in pts for s in sources):
             parts = [pts[s] for s in sources]
             out[ibl] = _midpoint(parts) if ibl == "nose_tip" else _paw(parts, likelihood_threshold)
+    for ibl in IBL_POINTS:
+        if ibl not in out and ibl in pts:
+            out[ibl] = pts[ibl].copy()
     return {p: out[p] for p in IBL_POINTS if p in out}
 
 

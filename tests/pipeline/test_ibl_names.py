@@ -99,9 +99,10 @@ def test_from_ibl_inverts_the_one_to_one_points_and_keeps_ibl_only_points(label)
         np.testing.assert_array_equal(ours[o], ibl[i])
     for name in ("nose_tip", "paw_l", "paw_r"):
         np.testing.assert_array_equal(ours[name], ibl[name])
-    back = to_ibl(ours, label)  # one-to-one points come back under IBL's names
-    for i in one_to_one(label).values():
-        np.testing.assert_array_equal(back[i], ibl[i])
+    back = to_ibl(ours, label)  # imported IBL pose exports as it came: all eleven points
+    assert list(back) == list(IBL_POINTS)
+    for name in IBL_POINTS:
+        np.testing.assert_array_equal(back[name], ibl[name])
 
 
 def test_body_camera_names_pass_through():

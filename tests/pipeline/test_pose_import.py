@@ -86,11 +86,14 @@ def test_dlc_cropping_offset_from_its_meta_pickle_gives_full_frame_pixels(tmp_pa
     pts = _points(["pupil_top_l"])
     h5 = tmp_path / "_iblrig_leftCamera.rawDLC_x.h5"
     _dlc_frame(pts, "DLC_x").to_hdf(h5, key="df_with_missing", format="table", mode="w")
-    assert dlcio.read_dlc_crop_offset(h5) is None  # no metadata: coordinates taken as they are
+    assert dlcio.read_dlc_crop_offset(h5) is None  # no metadata: coordinates taken as they are, said so
+    bare = dlcio.read_pose_file(h5, "left")
+    assert bare.offset == (0.0, 0.0)
+    assert len(bare.warnings) == 1 and "_iblrig_leftCamera.rawDLC_x_meta.pickle" in bare.warnings[0]
     _dlc_meta(h5, True, [537, 637, 301, 401])
     assert dlcio.dlc_meta_path(h5).name == "_iblrig_leftCamera.rawDLC_x_meta.pickle"
     got = dlcio.read_pose_file(h5, "left")
-    assert got.offset == (537.0, 301.0)
+    assert got.offset == (537.0, 301.0) and got.warnings == ()
     np.testing.assert_allclose(got.points["pupil_top_l"][:, :2], pts["pupil_top_l"][:, :2] + [537, 301], atol=1e-9)
     np.testing.assert_array_equal(got.points["pupil_top_l"][:, 2], pts["pupil_top_l"][:, 2])
     _dlc_meta(h5, False, [0, 1280, 0, 1024])
@@ -194,6 +197,14 @@ def test_merge_checks_frame_counts_and_refuses_a_body_part_in_two_files(tmp_path
         pose_import.merge_pose_files([tongue, again], N, "x")
     with pytest.raises(ValueError, match="no pose files"):
         pose_import.merge_pose_files([], N, "x")
+
+
+def test_points_outside_the_frame_are_refused_naming_the_part():
+    pts = {"pupil_top_l": np.array([[10.0, 20.0, 0.99], [np.nan, np.nan, 0.1], [639.0, 511.0, 0.5]])}
+    pose_import.check_inside_frame(pts, 640, 512, "S right camera")  # NaN is not checked
+    pts["tube_top"] = np.array([[10.0, 20.0, 0.99], [900.0, 30.0, 0.9], [700.0, 30.0, 0.9]])
+    with pytest.raises(ValueError, match=r"S right camera: 'tube_top' lies outside the 640x512 frame in 2 of 3 frames"):
+        pose_import.check_inside_frame(pts, 640, 512, "S right camera")
 
 
 def test_import_anchors_are_means_of_confident_detections():

@@ -155,3 +155,16 @@ def test_training_code_sits_below_the_tables():
     for f in sorted((repo / "pipeline").rglob("*.py")):
         assert not _imported_modules(f) & {"datajoint", "schemas", "populate", "acquisition"}, f
     assert not _imported_modules(repo / "schemas" / "pose.py") & {"populate", "acquisition"}
+
+
+@pytest.mark.parametrize("percent", range(1, 100))
+def test_trainset_names_are_deeplabcuts_for_every_fraction(percent):
+    """Our folder and file names of a training fraction are DeepLabCut's own (it truncates:
+    0.58 names ``trainset57``), so its per-keypoint evaluation is found for any split."""
+    from deeplabcut.utils.auxiliaryfunctions import get_data_and_metadata_filenames
+
+    from pipeline.io.dlc import trainset_percent
+
+    fraction = round(percent / 100, 2)
+    _, meta = get_data_and_metadata_filenames("t", fraction, 1, {"Task": "task", "scorer": "s"})
+    assert meta.name == f"Documentation_data-task_{trainset_percent(fraction)}shuffle1.pickle"

@@ -175,9 +175,9 @@ def test_dlcpose_records_onnxruntime_and_equals_the_pytorch_runtime(chain):
             fast = pose.run_pose(frames, model, roi, runtime="onnxruntime")
             names = sorted(ref)
             n_ties += onnx_tests.assert_same_points(np.stack([fast[n] for n in names], 1), np.stack([ref[n] for n in names], 1),
-                                                    stride=16.0 * r["w"] / r["out_w"])  # fmt: skip
+                                                    tie_px=r["w"] / r["out_w"])  # fmt: skip
             n_points += len(names) * len(frames)
             filtered = pose.median_filter_pose(fast, window=5)  # the stored pose is these, filtered (away from the cut)
             onnx_tests.assert_same_points(np.stack([stored[n][:236] for n in names], 1),
-                                          np.stack([filtered[n][:236] for n in names], 1), stride=16.0 * r["w"] / r["out_w"])  # fmt: skip
+                                          np.stack([filtered[n][:236] for n in names], 1), tie_px=r["w"] / r["out_w"])  # fmt: skip
     print(f"\nchain: onnxruntime vs pytorch, {n_ties} tie(s) among {n_points} points")

@@ -32,6 +32,13 @@ def test_session_without_a_description_gets_a_subject_with_everything_unknown(db
     # a second session of the subject reuses the row
     insert_session(_folder(db, "NODESC", 2), rig_type="training", start_time=START)
     assert len(Subject & key) == 1
+    # a later description fills in what was unknown, and a description that knows less changes nothing
+    insert_session(_folder(db, "NODESC", 3), rig_type="training", start_time=START,
+                   subject_info={"nickname": "NODESC", "sex": "F", "birth_date": "2025-08-30"})  # fmt: skip
+    row = (Subject & key).fetch1()
+    assert (row["sex"], row["date_of_birth"], row["strain"]) == ("F", dt.date(2025, 8, 30), "")
+    insert_session(_folder(db, "NODESC", 4), rig_type="training", start_time=START, subject_info={"nickname": "NODESC"})
+    assert (Subject & key).fetch1("sex") == "F"
 
 
 def test_session_insert_takes_the_subject_from_alyxs_record_and_refuses_a_disagreeing_one(db, tmp_path):
