@@ -307,10 +307,16 @@ def _train_project(project: Path, role: str | None, *, epochs: int, batch_size: 
     from schemas.pose import PoseModel, register_trained_model
 
     # DeepLabCut prints to stdout: keep stdout for the result (and --json) alone
-    with contextlib.redirect_stdout(sys.stderr):
-        info = train_project(project, role, training, seed=seed, net_type=net_type, train_fraction=train_fraction,
-                             device=device, progress=True)  # fmt: skip
-        row, new = register_trained_model(info)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            info = train_project(project, role, training, seed=seed, net_type=net_type, train_fraction=train_fraction,
+                                 device=device, progress=True)  # fmt: skip
+            row, new = register_trained_model(info)
+    except KeyboardInterrupt:
+        fail("training aborted", 130)
+    except Exception as e:  # noqa: BLE001 - DeepLabCut's own failures: one line on stderr, not a traceback
+        log.debug("training %s failed", project, exc_info=True)
+        fail(f"training {project} ({role}) failed: {type(e).__name__}: {e}", 1)
     parts = (PoseModel.BodyPart & {"pose_model": row["pose_model"]}).to_dicts()
     order = {bp: i for i, bp in enumerate(json.loads(row["bodyparts"]))}
     parts.sort(key=lambda p: order.get(p["body_part"], len(order)))
