@@ -101,6 +101,8 @@ def test_demo_exports_with_real_deeplabcut_pose_read_by_the_fields_tools(demo_ro
         np.testing.assert_allclose(ibl_raw, ours, rtol=0, atol=1e-6, equal_nan=True)
         ds = load_poses.from_nwb_file(tmp_path / "demo.nwb", pose_estimation_key=f"PoseEstimation{label.title()}Camera")
         assert ds.position.sizes["time"] == len(cam["times"]) and ds.keypoints.size >= 10
+    body = load_object(tmp_path / "alf", "bodyCamera", namespace="ibl")  # no pose network: its frame times
+    assert set(body) == {"times"} and body["times"].ndim == 1 and np.all(np.diff(body["times"]) > 0)
     licks = load_object(tmp_path / "alf", "licks")
     assert set(licks) == {"times"} and licks["times"].ndim == 1
     bad = [m for m in inspect_nwbfile(nwbfile_path=tmp_path / "demo.nwb")
