@@ -1259,6 +1259,52 @@ class IntervalStats:
     n_excluded: int
 
 
+def _interval_selection(frame_times_s, valid=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Intervals, the candidates (finite, between two ``valid`` frames) and those used.
+
+    Used: candidates within ``SPURIOUS_PERIODS``-``GAP_PERIODS`` of the candidates' median
+    interval (all candidates when there are fewer than 2).
+    """
+    t = np.asarray(frame_times_s, dtype=np.float64).ravel()
+    d = np.diff(t)
+    candidates = np.isfinite(d)
+    if valid is not None:
+        v = np.asarray(valid, dtype=bool).ravel()
+        if v.size != t.size:
+            raise ValueError(f"valid has {v.size} entries for {t.size} frame times")
+        candidates &= v[1:] & v[:-1]
+    use = candidates.copy()
+    if candidates.sum() >= 2:
+        med = float(np.median(d[candidates]))
+        use &= (d > SPURIOUS_PERIODS * med) & (d < GAP_PERIODS * med)
+    return d, candidates, use
+
+
+def usable_intervals(frame_times_s, valid=None) -> tuple[np.ndarray, np.ndarray]:
+    """Frame-to-frame intervals and which of them measure the frame period.
+
+    The intervals :func:`frame_interval_stats` computes its jitter from: finite, between two
+    frames in ``valid``, and within 0.5-1.5 median intervals (an interval spanning a dropped
+    frame, about two periods, and a spurious short one are left out).
+
+    Parameters
+    ----------
+    frame_times_s : (n,) float
+        Frame times, seconds (any clock).
+    valid : (n,) bool, optional
+        Frames to use, e.g. ``~is_extrapolated``.
+
+    Returns
+    -------
+    intervals_s : (n - 1,) float64
+        ``diff(frame_times_s)``, seconds.
+    used : (n - 1,) bool
+        The intervals used.
+    """
+    d, _, use = _interval_selection(frame_times_s, valid)
+    return d, use
+
+
 def frame_interval_stats(frame_times_s, valid=None) -> IntervalStats:
     """Jitter and frame rate of a series of frame times.
 
@@ -1274,18 +1320,9 @@ def frame_interval_stats(frame_times_s, valid=None) -> IntervalStats:
     IntervalStats
         NaN statistics when fewer than 2 intervals are usable.
     """
-    t = np.asarray(frame_times_s, dtype=np.float64).ravel()
-    d = np.diff(t)
-    use = np.isfinite(d)
-    if valid is not None:
-        v = np.asarray(valid, dtype=bool).ravel()
-        if v.size != t.size:
-            raise ValueError(f"valid has {v.size} entries for {t.size} frame times")
-        use &= v[1:] & v[:-1]
-    if use.sum() < 2:
-        return IntervalStats(np.nan, np.nan, np.nan, int(use.sum()), int(d.size - use.sum()))
-    med = float(np.median(d[use]))
-    use &= (d > SPURIOUS_PERIODS * med) & (d < GAP_PERIODS * med)
+    d, candidates, use = _interval_selection(frame_times_s, valid)
+    if candidates.sum() < 2:
+        return IntervalStats(np.nan, np.nan, np.nan, int(candidates.sum()), int(d.size - candidates.sum()))
     med = float(np.median(d[use]))
     jit = float(np.std(d[use], ddof=1) * 1e6) if use.sum() >= 2 else np.nan
     return IntervalStats(

@@ -246,6 +246,142 @@ def compression_study(
     out.print(f"wrote {out_dir / 'compression_study.csv'} and {out_dir / 'compression_study.png'}")
 
 
+# ---------------------------------------------------------------- the note's measurements on the tables
+# schemas.studies gathers the rows, pipeline.studies computes, pipeline.plots draws.
+study_app = typer.Typer(help="The design note's measurements on the tables: frame jitter (Figure 2) and file size per hour (Table 1).",
+                        no_args_is_help=True)  # fmt: skip
+app.add_typer(study_app, name="study")
+StudyKeyOpt = Annotated[str | None, typer.Option("--key", help='Only rows matching this JSON object, e.g. \'{"subject": "M1"}\' or \'{"rig_type": "ephys", "camera_label": "right"}\'.')]
+StudyJsonOpt = Annotated[bool, typer.Option("--json", help="Print the files written and the table's rows as JSON (only JSON).")]
+
+
+def _study_records(df) -> list[dict]:
+    """Rows of a study table as JSON-ready dicts: dates as YYYY-MM-DD, NaN and NA as null, floats in full."""
+    import pandas as pd
+
+    def plain(value):
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            return None
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        return value.item() if hasattr(value, "item") else value
+
+    return [{k: plain(v) for k, v in row.items()} for row in df.to_dict("records")]
+
+
+def _print_wide(table: Table) -> None:
+    """Print a table whole: at its natural width when stdout is not a terminal (a file, a pipe)."""
+    from rich.measure import Measurement
+
+    if out.is_terminal:
+        out.print(table, highlight=False)
+    else:  # Console.print never goes wider than the console: a console as wide as the table
+        width = Measurement.get(out, out.options.update(width=10_000), table).maximum
+        Console(width=max(width, out.width)).print(table, highlight=False)
+
+
+def _study_csv(df, path: Path) -> None:
+    """Write a study table atomically (a temporary file renamed into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    df.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+@study_app.command("jitter")
+def study_jitter(
+    key: StudyKeyOpt = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for jitter.csv and jitter.png.")] = Path("study"),
+    as_json: StudyJsonOpt = False,
+) -> None:
+    """Frame jitter per camera recording from SyncPulses (the note's Figure 2): jitter.csv and jitter.png.
+
+    The jitter is the standard deviation of the frame-to-frame interval (microseconds) over the
+    measured frames (extrapolated and filled frame times left out, and intervals spanning a
+    dropped frame), with the note's figure for the frame rate beside it (NoteJitter: 195.6 us at
+    60 Hz, 143.2 us at 150 Hz). The figure has one histogram per camera of the intervals'
+    deviation from the nominal period.
+    """
+    restriction = _parse_key(key)
+    _connect_or_fail()
+    from tqdm import tqdm
+
+    from pipeline.plots import plot_jitter
+    from schemas.studies import jitter_study
+
+    def progress(rows, total):
+        return tqdm(rows, total=total, desc="jitter", unit="recording", file=sys.stderr, disable=total < 2)
+
+    try:
+        result = jitter_study(restriction, progress=progress)
+    except ValueError as e:
+        fail(str(e), 2)
+    except Exception as e:  # noqa: BLE001 - e.g. a frame-times file missing from the object store: one line, exit 1
+        log.debug("jitter study failed", exc_info=True)
+        fail(f"jitter study failed: {type(e).__name__}: {e}", 1)
+    csv_path, png_path = out_dir / "jitter.csv", out_dir / "jitter.png"
+    _study_csv(result.table, csv_path)
+    plot_jitter(result.panels, png_path, title="Frame jitter: interval minus nominal period")
+    if as_json:
+        print(json.dumps({"csv": str(csv_path), "png": str(png_path), "rows": _study_records(result.table)}, indent=2))
+        return
+    import pandas as pd
+
+    table = Table(caption="jitter: measured frames only; SyncPulses: its stored figure, over every frame")
+    for heading in ("session", "camera", "clock", "fps", "intervals", "jitter us", "note us", "SyncPulses us"):
+        table.add_column(heading, no_wrap=True)
+    for r in result.table.itertuples():
+        table.add_row(f"{r.subject}/{r.session_date}/{r.session_number:03d}", r.camera_label, r.clock, f"{r.fps:g}",
+                      str(r.n_intervals), f"{r.jitter_us:.1f}", "-" if pd.isna(r.note_jitter_us) else f"{r.note_jitter_us:.1f}",
+                      f"{r.sync_pulses_jitter_us:.1f}")  # fmt: skip
+    _print_wide(table)
+    out.print(f"wrote {csv_path} and {png_path}", highlight=False)
+
+
+@study_app.command("sizes")
+def study_sizes(
+    key: StudyKeyOpt = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for sizes.csv.")] = Path("study"),
+    as_json: StudyJsonOpt = False,
+) -> None:
+    """File size per hour per rig type, camera and compression parameter set from CompressedVideo (the note's Table 1): sizes.csv.
+
+    MB (10^6 bytes) per hour of video: each encode's size over its recording's duration, its
+    training clips (TrainingClips) beside it, the raw videos as set 'raw', and a total per rig
+    (camera 'all'); scaled_mb_per_hour rescales to the note's 944x956 at 150 Hz (size about
+    linear in pixels and frame rate), with the note's figure beside it (NoteFileSize: 18.9 GB
+    uncompressed, 378 MB at crf 29, 189 MB at crf 35; ~330 MB/h for the recording rig's crf 35 plan).
+    """
+    restriction = _parse_key(key)
+    _connect_or_fail()
+    from schemas.studies import file_size_study
+
+    try:
+        df = file_size_study(restriction)
+    except ValueError as e:
+        fail(str(e), 2)
+    csv_path = out_dir / "sizes.csv"
+    _study_csv(df, csv_path)
+    if as_json:
+        print(json.dumps({"csv": str(csv_path), "rows": _study_records(df)}, indent=2))
+        return
+
+    import pandas as pd
+
+    def number(x, fmt):
+        return "-" if pd.isna(x) else format(x, fmt)
+
+    table = Table(caption="MB = 10^6 bytes; scaled: to the note's 944x956 at 150 Hz; camera 'all': the rig's total")
+    for heading in ("rig", "camera", "set (crf)", "MB/h", "clips MB/h", "scaled MB/h", "note MB/h"):
+        table.add_column(heading, no_wrap=True)
+    for r in df.itertuples():
+        crf = "" if pd.isna(r.crf) else f" ({r.crf})"
+        table.add_row(r.rig_type, r.camera_label, f"{r.compression_params}{crf}", number(r.mb_per_hour, ".1f"),
+                      number(r.clips_mb_per_hour, ".1f"), number(r.scaled_mb_per_hour, ".0f"), number(r.note_mb_per_hour, ".0f"))  # fmt: skip
+    _print_wide(table)
+    out.print(f"wrote {csv_path}", highlight=False)
+
+
 # ---------------------------------------------------------------- models
 @models_app.command("train")
 def models_train(

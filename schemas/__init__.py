@@ -52,7 +52,7 @@ JOBS_WARNING_FILTER = _JobsTableNativeTypeWarning()
 logging.getLogger("datajoint").addFilter(JOBS_WARNING_FILTER)
 
 #: Schema modules in dependency order; each has a module-level ``schema = dj.Schema()``.
-SCHEMA_MODULES: tuple[str, ...] = ("session", "sync", "compression", "qc", "pose", "features")
+SCHEMA_MODULES: tuple[str, ...] = ("session", "sync", "compression", "qc", "pose", "features", "studies")
 
 
 def _modules():

@@ -137,6 +137,11 @@ def db(request, tmp_path_factory):
     root = tmp_path_factory.mktemp(f"data_{backend}")
     prefix = f"test_{uuid.uuid4().hex[:10]}"
     settings = Settings(data_root=root, schema_prefix=prefix, database=backend)
+    # the module's arrays in its own data root's store, where a subprocess of the command line
+    # with this data root looks for them (activate() with a connection leaves the store as it was)
+    from schemas.database import configure_store
+
+    configure_store(settings)
     schemas.activate(settings, connection=connection)
     import datajoint as dj
 
