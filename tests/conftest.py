@@ -81,6 +81,16 @@ class DB:
     def data_root(self) -> Path:
         return self.settings.data_root
 
+    def cli_env(self) -> dict[str, str]:
+        """The environment of a command-line subprocess pointed at this database and data root."""
+        info = self.connection.conn_info
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJ_", "IBL_VIDEO_"))}
+        env.update(IBL_VIDEO_DATA_ROOT=str(self.data_root), IBL_VIDEO_SCHEMA_PREFIX=self.settings.schema_prefix,
+                   IBL_VIDEO_DATABASE="datajoint", DJ_HOST=str(info["host"]), DJ_PORT=str(info["port"]),
+                   DJ_USER=info["user"], DJ_PASS=info["passwd"] or "", DJ_BACKEND=self.connection.adapter.backend,
+                   DJ_USE_TLS="false", HF_HUB_OFFLINE="1")  # fmt: skip
+        return env
+
 
 @pytest.fixture(scope="session")
 def embedded_connection():

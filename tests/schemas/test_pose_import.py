@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -208,17 +207,6 @@ def test_populate_never_computes_pose_for_an_import_set_nor_imports_into_a_netwo
         import_pose(session["key"], "left", [session["paths"]["eye_csv"]], pose_model_set="nets")
 
 
-def _cli_env(db) -> dict[str, str]:
-    """The command line pointed at this test's database server and data root."""
-    info = db.connection.conn_info
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJ_", "IBL_VIDEO_"))}
-    env.update(IBL_VIDEO_DATA_ROOT=str(db.data_root), IBL_VIDEO_SCHEMA_PREFIX=db.settings.schema_prefix,
-               IBL_VIDEO_DATABASE="datajoint", DJ_HOST=str(info["host"]), DJ_PORT=str(info["port"]), DJ_USER=info["user"],
-               DJ_PASS=info["passwd"] or "", DJ_BACKEND=db.connection.adapter.backend, DJ_USE_TLS="false",
-               HF_HUB_OFFLINE="1")  # fmt: skip
-    return env
-
-
 def test_the_command_as_a_subprocess_exit_codes_and_errors_on_stderr(db, session):
     from schemas.pose import DLCPose
 
@@ -226,7 +214,7 @@ def test_the_command_as_a_subprocess_exit_codes_and_errors_on_stderr(db, session
     args = ["--session", key["subject"], str(key["session_date"]), str(key["session_number"]), "--camera", "left"]
 
     def cli(*extra):
-        return subprocess.run([sys.executable, "-m", "populate.cli", "pose", "import", *extra], cwd=ROOT, env=_cli_env(db),
+        return subprocess.run([sys.executable, "-m", "populate.cli", "pose", "import", *extra], cwd=ROOT, env=db.cli_env(),
                               capture_output=True, text=True, timeout=300)  # fmt: skip
 
     before = _counts()

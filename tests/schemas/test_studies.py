@@ -8,7 +8,6 @@ filled), against the simulator's truth.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -156,19 +155,8 @@ def test_file_sizes_per_rig_camera_and_set(db, sessions):
     assert set(only["compression_params"]) == {"archival", "raw"} and set(only["rig_type"]) == {"ephys"}
 
 
-def _cli_env(db) -> dict[str, str]:
-    """The command line pointed at this test's database server and data root."""
-    info = db.connection.conn_info
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJ_", "IBL_VIDEO_"))}
-    env.update(IBL_VIDEO_DATA_ROOT=str(db.data_root), IBL_VIDEO_SCHEMA_PREFIX=db.settings.schema_prefix,
-               IBL_VIDEO_DATABASE="datajoint", DJ_HOST=str(info["host"]), DJ_PORT=str(info["port"]), DJ_USER=info["user"],
-               DJ_PASS=info["passwd"] or "", DJ_BACKEND=db.connection.adapter.backend, DJ_USE_TLS="false",
-               HF_HUB_OFFLINE="1")  # fmt: skip
-    return env
-
-
 def _cli(db, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "populate.cli", "study", *args], cwd=ROOT, env=_cli_env(db),
+    return subprocess.run([sys.executable, "-m", "populate.cli", "study", *args], cwd=ROOT, env=db.cli_env(),
                           capture_output=True, text=True, timeout=300)  # fmt: skip
 
 
