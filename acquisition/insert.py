@@ -91,3 +91,16 @@ def insert_recording(recording: SessionRecording, *, sync_wiring: str | None = N
     if recording.interrupted or not recording.complete:
         raise ValueError(f"the recording in {recording.folder} was interrupted; it is not inserted")
     return insert_recorded_session(recording.folder, sync_wiring=sync_wiring)
+
+
+def insert_simulated_references(width_height: dict[str, tuple[int, int]], rig_type: str = "ephys") -> None:
+    """Insert the simulator's reference views as CameraReference rows (demo and tests)."""
+    from acquisition.setup_aids import reference_frame
+    from schemas.qc import CameraReference
+
+    for label, (width, height) in width_height.items():
+        CameraReference.insert1(
+            dict(rig_type=rig_type, camera_label=label, reference_width=width, reference_height=height,
+                 reference_frame=reference_frame(rig_type, label, width, height), reference_source="simulator reference rig"),
+            skip_duplicates=True,
+        )  # fmt: skip

@@ -68,9 +68,9 @@ def ingest(folder: Path | str, *, qc: bool = True) -> dict:
 
     Only the cameras that have a video are populated. Returns the session key.
     """
-    from acquisition.insert import insert_recorded_session
+    from acquisition.insert import insert_recorded_session, insert_simulated_references
     from pipeline import layout
-    from schemas.qc import CameraQC, insert_simulated_references
+    from schemas.qc import CameraQC
     from schemas.session import CameraRecording
     from schemas.sync import SyncPulses
 

@@ -27,11 +27,11 @@ TOLERANCE_FRAMES = 2
 def run_demo(settings: Settings, *, subject: str = "demo_mouse", duration_s: float = DEMO_SECONDS,
              console: Console | None = None, device: str = "cpu") -> dict:  # fmt: skip
     """Run the demo end to end; returns ``{"status": ..., "figures": ...}``."""
+    from acquisition.insert import insert_simulated_references
     from populate.cli import print_status, table_status
     from populate.models import TEST_TRAINING, train_from_simulator
     from populate.tables import computed_tables
     from schemas.pose import register_simulated_models
-    from schemas.qc import insert_simulated_references
 
     console = console or Console()
     console.rule("ibl-video-pipeline demo")

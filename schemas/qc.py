@@ -210,15 +210,3 @@ def _jsonable(x):
     if isinstance(x, np.ndarray):
         return x.tolist()
     return str(x)
-
-
-def insert_simulated_references(width_height: dict[str, tuple[int, int]], rig_type: str = "ephys") -> None:
-    """Insert the simulator's reference views as CameraReference rows (demo and tests)."""
-    from acquisition.setup_aids import reference_frame
-
-    for label, (width, height) in width_height.items():
-        CameraReference.insert1(
-            dict(rig_type=rig_type, camera_label=label, reference_width=width, reference_height=height,
-                 reference_frame=reference_frame(rig_type, label, width, height), reference_source="simulator reference rig"),
-            skip_duplicates=True,
-        )  # fmt: skip

@@ -8,9 +8,8 @@ import pytest
 @pytest.fixture(scope="module")
 def synced(db):
     from acquisition.daq import DaqConfig
-    from acquisition.insert import insert_recording
+    from acquisition.insert import insert_recording, insert_simulated_references
     from acquisition.session import record_session
-    from schemas.qc import insert_simulated_references
     from schemas.session import CameraRecording
     from schemas.sync import SyncPulses
 
