@@ -10,7 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["JitterPanel", "plot_compression_study", "plot_jitter"]
+__all__ = ["JitterPanel", "plot_compression_study", "plot_jitter", "save_figure"]
+
+
+def save_figure(fig, png_path: Path | str, dpi: int = 110) -> Path:
+    """Write ``fig`` as a PNG (its folder made if missing); returns the path."""
+    png_path = Path(png_path)
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png_path, dpi=dpi)
+    return png_path
 
 
 def plot_compression_study(df, png_path: Path | str, *, title: str | None = None) -> Path:
@@ -68,10 +76,7 @@ def plot_compression_study(df, png_path: Path | str, *, title: str | None = None
     ax_size.set_xticks(np.unique(crf))
     if title:
         fig.suptitle(title)
-    png_path = Path(png_path)
-    png_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png_path, dpi=120)
-    return png_path
+    return save_figure(fig, png_path, dpi=120)
 
 
 @dataclass(frozen=True)
@@ -176,7 +181,4 @@ def plot_jitter(panels: Sequence[JitterPanel], png_path: Path | str, *, title: s
         ax.legend(frameon=False, fontsize=8, title=f"{dev.size} intervals{n_rec}", title_fontsize=8)
     if title:
         fig.suptitle(title)
-    png_path = Path(png_path)
-    png_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png_path, dpi=110)
-    return png_path
+    return save_figure(fig, png_path)

@@ -14,6 +14,8 @@ from typing import Any
 import matplotlib.patches
 import numpy as np
 
+from pipeline.plots import save_figure
+
 __all__ = ["OUTCOME_COLOURS", "plot_peri_event", "plot_session_overview"]
 
 #: Colours of the QC outcomes in the overview's grid.
@@ -34,13 +36,6 @@ def _figure(size: tuple[float, float]):
     fig = Figure(figsize=size, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
-
-
-def _save(fig, png: Path | str) -> Path:
-    png = Path(png)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=110)
-    return png
 
 
 def plot_session_overview(
@@ -142,7 +137,7 @@ def plot_session_overview(
     _qc_grid(ax_q, qc)
     if title:
         fig.suptitle(title)
-    return _save(fig, png)
+    return save_figure(fig, png)
 
 
 def _point_colour(name: str) -> str:
@@ -255,4 +250,4 @@ def plot_peri_event(
     ax_m.grid(True, alpha=0.3)
     if title:
         fig.suptitle(title, fontsize=10)
-    return _save(fig, png)
+    return save_figure(fig, png)
