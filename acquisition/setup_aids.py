@@ -22,7 +22,9 @@ import numpy as np
 __all__ = [
     "CheckResult",
     "camera_check",
+    "exposure_verdict",
     "has_display",
+    "live_panel",
     "live_view",
     "outline_mask",
     "overlay_view",
@@ -123,6 +125,112 @@ def _outline_overlap(outline: np.ndarray, image: np.ndarray) -> float | None:
     return float(np.mean(near[outline]))
 
 
+def exposure_verdict(
+    frames: np.ndarray,
+    brightness_range: tuple[float, float] = (40.0, 200.0),
+    max_saturated_fraction: float = 0.005,
+) -> tuple[bool, float, float, str]:
+    """The brightness verdict of :func:`camera_check` on frames, without the figure.
+
+    Returns
+    -------
+    passed : bool
+    mean_brightness : float
+    saturated_fraction : float
+    message : str
+        What passed or failed, with the numbers.
+
+    Raises
+    ------
+    ValueError
+        If the frames are not uint8 images or the range is empty.
+    """
+    arr = _as_frames(frames)
+    lo, hi = brightness_range
+    if not lo < hi:
+        raise ValueError(
+            f"brightness_range must be (low, high) with low < high, got {brightness_range}"
+        )
+    mean = float(arr.mean())
+    saturated = float(np.mean(arr >= SATURATION_LEVEL))
+    problems = []
+    if mean < lo:
+        problems.append(
+            f"too dark: mean brightness {mean:.1f} < {lo:g} (open the aperture or raise the gain)"
+        )
+    elif mean > hi:
+        problems.append(
+            f"too bright: mean brightness {mean:.1f} > {hi:g} (close the aperture or lower the gain)"
+        )
+    if saturated > max_saturated_fraction:
+        problems.append(
+            f"{100 * saturated:.2f}% of pixels saturated (limit {100 * max_saturated_fraction:.2f}%)"
+        )
+    passed = not problems
+    if passed:
+        message = (
+            f"ok: mean brightness {mean:.1f} in [{lo:g}, {hi:g}], {100 * saturated:.2f}% saturated"
+        )
+    else:
+        message = "; ".join(problems)
+    return passed, mean, saturated, message
+
+
+def live_panel(
+    image: np.ndarray,
+    outline: np.ndarray | None = None,
+    *,
+    brightness_range: tuple[float, float] = (40.0, 200.0),
+    max_saturated_fraction: float = 0.005,
+    title: str = "",
+) -> tuple[np.ndarray, bool, str]:
+    """One live set-up view as an RGB image: the figure of :func:`camera_check`, fast enough
+    to redraw for every streamed frame (OpenCV drawing, no Matplotlib).
+
+    The saturation view with the reference outline (:func:`overlay_view`), beside it the
+    intensity histogram (log counts, the accepted range shaded green, the mean as a line), and
+    a banner with the verdict of :func:`exposure_verdict` (green PASS, red FAIL).
+
+    Parameters
+    ----------
+    image : (height, width) uint8
+        The live frame.
+    outline : (height, width) bool, optional
+        Reference outline (:func:`outline_mask`).
+
+    Returns
+    -------
+    panel : (H, W, 3) uint8
+        RGB picture.
+    passed : bool
+    message : str
+    """
+    import cv2
+
+    passed, mean, saturated, message = exposure_verdict(image, brightness_range, max_saturated_fraction)
+    view = overlay_view(image, outline)
+    h, w = image.shape
+    hist_w = max(256, w // 2)
+    hist = np.full((h, hist_w, 3), 255, np.uint8)
+    counts = np.log1p(np.bincount(image.ravel(), minlength=256).astype(float))
+    top = counts.max() or 1.0
+    x = np.linspace(0, hist_w - 1, 257)
+    lo, hi = brightness_range
+    hist[:, int(x[int(lo)]):int(x[int(min(hi, 255))]) + 1] = (220, 245, 220)
+    for level in range(256):
+        bar = int(round((h - 20) * counts[level] / top))
+        if bar:
+            hist[h - bar:, int(x[level]):max(int(x[level + 1]), int(x[level]) + 1)] = (80, 80, 80)
+    mx = int(x[int(np.clip(round(mean), 0, 255))])
+    hist[:, max(mx - 1, 0):mx + 1] = (40, 90, 200) if passed else (200, 30, 30)
+    cv2.putText(hist, f"mean {mean:.1f}", (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    body = np.concatenate([view, hist], axis=1)
+    banner = np.full((28, body.shape[1], 3), (30, 140, 60) if passed else (190, 30, 30), np.uint8)
+    text = f"{title} {'PASS' if passed else 'FAIL'}: mean {mean:.1f}, {100 * saturated:.2f}% saturated".strip()
+    cv2.putText(banner, text, (6, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.concatenate([banner, body], axis=0), passed, message
+
+
 def camera_check(
     frames: np.ndarray,
     png_path: Path | str,
@@ -163,36 +271,10 @@ def camera_check(
     """
     arr = _as_frames(frames)
     lo, hi = brightness_range
-    if not lo < hi:
-        raise ValueError(
-            f"brightness_range must be (low, high) with low < high, got {brightness_range}"
-        )
-    mean = float(arr.mean())
-    saturated = float(np.mean(arr >= SATURATION_LEVEL))
     live = arr[-1]
     outline = None if reference_outline is None else outline_mask(reference_outline)
     overlap = None if outline is None else _outline_overlap(outline, live)
-
-    problems = []
-    if mean < lo:
-        problems.append(
-            f"too dark: mean brightness {mean:.1f} < {lo:g} (open the aperture or raise the gain)"
-        )
-    elif mean > hi:
-        problems.append(
-            f"too bright: mean brightness {mean:.1f} > {hi:g} (close the aperture or lower the gain)"
-        )
-    if saturated > max_saturated_fraction:
-        problems.append(
-            f"{100 * saturated:.2f}% of pixels saturated (limit {100 * max_saturated_fraction:.2f}%)"
-        )
-    passed = not problems
-    if passed:
-        message = (
-            f"ok: mean brightness {mean:.1f} in [{lo:g}, {hi:g}], {100 * saturated:.2f}% saturated"
-        )
-    else:
-        message = "; ".join(problems)
+    passed, mean, saturated, message = exposure_verdict(arr, brightness_range, max_saturated_fraction)
     if overlap is not None:
         message += f"; reference outline overlap {100 * overlap:.0f}%"
 

@@ -136,3 +136,47 @@ def compress_vs_ffmpeg(seconds: float | None = None) -> BenchResult:
         ratio=ours_s / plain_s,
         note=note,
     )
+
+
+@row("compression-dlc-study")
+def compression_dlc_study(
+    crfs: tuple[int, ...] | None = None, settings=None
+) -> BenchResult:
+    """Time ``ibl-video compression study --from-simulator --quick`` (its function) and the part
+    of it that is DeepLabCut's ``train_network``.
+
+    ``ratio`` = whole study / training: how much the study costs beyond training the networks
+    (simulating and encoding the video, decoding and cropping the labelled frames, making the
+    DeepLabCut projects, evaluating). ``IBL_BENCH_DLC_STUDY_EPOCHS`` and
+    ``IBL_BENCH_DLC_STUDY_CRFS`` (comma-separated) shrink it for a smoke run.
+    """
+    from dataclasses import replace
+
+    from pipeline import compression_dlc as cd
+
+    settings = settings or cd.QUICK
+    if os.environ.get("IBL_BENCH_DLC_STUDY_EPOCHS"):
+        epochs = int(os.environ["IBL_BENCH_DLC_STUDY_EPOCHS"])
+        settings = replace(settings, training=replace(settings.training, epochs=epochs))
+    if crfs is None:
+        env = os.environ.get("IBL_BENCH_DLC_STUDY_CRFS")
+        crfs = tuple(int(c) for c in env.split(",")) if env else (17, 23, 29, 35, 41, 47)
+    with tempfile.TemporaryDirectory(prefix="bench-dlc-study-") as tmp:
+        t0 = time.perf_counter()
+        video = cd.simulated_labelled_video(Path(tmp) / "labelled", duration_s=settings.duration_s,
+                                            n_labels=settings.n_labels, seed=0)  # fmt: skip
+        with contextlib.redirect_stdout(open(os.devnull, "w")):  # DeepLabCut's epoch lines
+            table, per_split, timing = cd.dlc_error_study(video, crfs, "faster", Path(tmp), settings, progress=False)
+        total = time.perf_counter() - t0
+    train = timing["train_seconds"]
+    return BenchResult(
+        row="compression-dlc-study",
+        seconds=total,
+        baseline="DeepLabCut train_network inside it",
+        baseline_seconds=train,
+        ratio=total / train,
+        note=(f"{len(table)} crf x {settings.splits} splits = {len(per_split)} networks, "
+              f"{settings.n_labels} labelled eye crops ({table['n_train'].iloc[0]} train), {settings.training.epochs} epochs; "
+              f"training {100 * train / total:.0f}% of the study, encoding {timing['encode_seconds']:.0f} s; "
+              f"test error {table['test_error_px'].min():.2f}-{table['test_error_px'].max():.2f} px"),
+    )  # fmt: skip

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["JitterPanel", "plot_compression_study", "plot_jitter", "save_figure"]
+__all__ = ["JitterPanel", "plot_compression_study", "plot_jitter", "plot_keypoint_errors", "save_figure"]
 
 
 def save_figure(fig, png_path: Path | str, dpi: int = 110) -> Path:
@@ -26,12 +26,16 @@ def plot_compression_study(df, png_path: Path | str, *, title: str | None = None
 
     Left: MB per hour of video against crf on a log axis, with the rule of thumb "+6 crf
     halves the size" drawn through the lowest-crf point. Right: PSNR (dB, left axis) and
-    SSIM (right axis) against crf.
+    SSIM (right axis) against crf. A table with DeepLabCut's error
+    (:func:`pipeline.compression_dlc.dlc_error_study`) gets a first panel, the note's
+    Figure 7: train and test error (mean and standard deviation over splits) against crf,
+    with the file size on a second axis.
 
     Parameters
     ----------
     df : pandas.DataFrame
-        Columns ``crf``, ``mb_per_hour``, ``psnr_db``, ``ssim`` (one row per crf).
+        Columns ``crf``, ``mb_per_hour``, ``psnr_db``, ``ssim`` (one row per crf), and
+        optionally ``test_error_px``, ``train_error_px`` with ``_sd_px`` spreads.
     png_path : path
         Where to write the PNG (folder created if needed).
     title : str, optional
@@ -54,9 +58,14 @@ def plot_compression_study(df, png_path: Path | str, *, title: str | None = None
     crf = d["crf"].to_numpy(dtype=float)
     mb = d["mb_per_hour"].to_numpy(dtype=float)
 
-    fig = Figure(figsize=(9, 3.6), layout="constrained")
+    dlc = "test_error_px" in d.columns and d["test_error_px"].notna().any()
+    fig = Figure(figsize=(13.5 if dlc else 9, 3.6), layout="constrained")
     FigureCanvasAgg(fig)
-    ax_size, ax_q = fig.subplots(1, 2)
+    if dlc:
+        ax_err, ax_size, ax_q = fig.subplots(1, 3)
+        _plot_dlc_error(ax_err, d)
+    else:
+        ax_size, ax_q = fig.subplots(1, 2)
     ax_size.semilogy(crf, mb, "o-", color="C0", label="measured")
     rule = mb[0] * 2.0 ** (-(crf - crf[0]) / 6.0)
     ax_size.semilogy(crf, rule, "--", color="0.5", label="halving per +6 crf")
@@ -77,6 +86,27 @@ def plot_compression_study(df, png_path: Path | str, *, title: str | None = None
     if title:
         fig.suptitle(title)
     return save_figure(fig, png_path, dpi=120)
+
+
+def _plot_dlc_error(ax, d) -> None:
+    """The note's Figure 7 on ``ax``: DeepLabCut's train/test error and file size against crf."""
+    crf = d["crf"].to_numpy(dtype=float)
+    for col, colour, label in (("test_error_px", "C3", "test"), ("train_error_px", "C0", "train")):
+        sd = d.get(col.replace("_px", "_sd_px"))
+        ax.errorbar(crf, d[col].to_numpy(dtype=float), yerr=None if sd is None else sd.to_numpy(dtype=float),
+                    fmt="o-", color=colour, capsize=3, label=f"{label} error")  # fmt: skip
+    ax.set_xlabel("crf")
+    ax.set_ylabel("DeepLabCut error (px)")
+    ax.set_ylim(bottom=0)
+    ax.set_xticks(np.unique(crf))
+    ax.grid(True, alpha=0.3)
+    ax_mb = ax.twinx()
+    ax_mb.semilogy(crf, d["mb_per_hour"].to_numpy(dtype=float), "s:", color="0.4", label="file size")
+    ax_mb.set_ylabel("MB per hour of video", color="0.4")
+    handles = ax.get_legend_handles_labels()
+    more = ax_mb.get_legend_handles_labels()
+    ax.legend(handles[0] + more[0], handles[1] + more[1], frameon=False, fontsize="small")
+    ax.set_title("DeepLabCut error against compression", fontsize="medium")
 
 
 @dataclass(frozen=True)
@@ -179,6 +209,64 @@ def plot_jitter(panels: Sequence[JitterPanel], png_path: Path | str, *, title: s
                 ax.plot(x, density * dev.size * width, style, color=colour, label=text)
         n_rec = f", {panel.n_recordings} recordings" if panel.n_recordings != 1 else ""
         ax.legend(frameon=False, fontsize=8, title=f"{dev.size} intervals{n_rec}", title_fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, png_path)
+
+
+def plot_keypoint_errors(splits, png_path: Path | str, *, title: str | None = None) -> Path:
+    """The note's Figure 5: train and test error of every tracked point over random splits.
+
+    One panel per group (pose role or project): for each body part and for all points
+    together, a bar of the mean train error and one of the mean test error over the splits,
+    with the standard deviation as an error bar and each split's figure as a dot.
+
+    Parameters
+    ----------
+    splits : pandas.DataFrame
+        :func:`pipeline.studies.keypoint_split_table`'s rows: ``group``, ``split``,
+        ``body_part``, ``train_error_px``, ``test_error_px``.
+    png_path : path
+        Where to write the PNG (folder created if needed).
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    Path
+        ``png_path``.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    missing = [c for c in ("group", "split", "body_part", "train_error_px", "test_error_px") if c not in splits.columns]
+    if missing:
+        raise ValueError(f"keypoint split table lacks columns {missing}")
+    if len(splits) == 0:
+        raise ValueError("keypoint split table has no rows")
+    groups = list(dict.fromkeys(splits["group"]))
+    widths = [len(set(splits.loc[splits["group"] == g, "body_part"])) for g in groups]
+    fig = Figure(figsize=(min(3.0 + 0.8 * sum(widths), 24.0), 3.8), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = np.atleast_1d(fig.subplots(1, len(groups), squeeze=False, width_ratios=widths)[0])
+    for ax, group in zip(axes, groups, strict=True):
+        d = splits[splits["group"] == group]
+        parts = list(dict.fromkeys(d["body_part"]))
+        x = np.arange(len(parts))
+        for offset, side, colour in ((-0.2, "train", "C0"), (0.2, "test", "C3")):
+            values = [d.loc[d["body_part"] == bp, f"{side}_error_px"].to_numpy(dtype=float) for bp in parts]
+            values = [v[np.isfinite(v)] for v in values]
+            means = np.array([v.mean() if v.size else np.nan for v in values])
+            sds = np.array([v.std(ddof=1) if v.size > 1 else 0.0 for v in values])
+            ax.bar(x + offset, means, width=0.38, yerr=sds, capsize=3, color=colour, alpha=0.6, label=side)
+            for xi, v in zip(x, values, strict=True):
+                ax.plot(np.full(v.size, xi + offset), v, "o", color=colour, markersize=3)
+        ax.set_xticks(x, parts, rotation=30, ha="right")
+        n = d["split"].nunique()
+        ax.set_title(f"{group} ({n} split{'s' if n != 1 else ''})", fontsize=10)
+        ax.set_ylabel("error (px)")
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(frameon=False, fontsize=8)
     if title:
         fig.suptitle(title)
     return save_figure(fig, png_path)

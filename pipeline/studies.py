@@ -1,9 +1,12 @@
-"""The design note's measurements, computed from arrays: frame jitter (Figure 2) and file
-size per hour (Table 1).
+"""The design note's measurements, computed from arrays: frame jitter (Figure 2), file
+size per hour (Table 1), and per-point train and test error over random splits (Figure 5).
 
-Pure computation: no database, no files. :mod:`schemas.studies` gathers the inputs from the
-``SyncPulses`` and ``CompressedVideo`` tables; ``ibl-video study jitter|sizes`` writes the
-results; :func:`pipeline.plots.plot_jitter` draws Figure 2.
+Jitter and sizes are pure computation (no database, no files): :mod:`schemas.studies`
+gathers the inputs from the ``SyncPulses`` and ``CompressedVideo`` tables. The keypoint
+study (:func:`keypoint_study`) trains networks with :mod:`pipeline.training` and reads
+DeepLabCut's evaluation files (:mod:`pipeline.io.dlc`); :func:`point_errors` and the tables
+are pure. ``ibl-video study jitter|sizes|keypoints`` writes the results;
+:mod:`pipeline.plots` draws the figures.
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ import numpy as np
 
 from pipeline.sync import frame_interval_stats, usable_intervals
 
-__all__ = ["SIZE_COLUMNS", "FrameJitter", "file_size_table", "frame_jitter"]
+__all__ = [
+    "ALL_POINTS", "KEYPOINT_COLUMNS", "KEYPOINT_SPLIT_COLUMNS", "SIZE_COLUMNS", "FrameJitter", "SplitErrors",
+    "file_size_table", "frame_jitter", "keypoint_error_table", "keypoint_split_table", "keypoint_study",
+    "point_errors", "split_errors",
+]  # fmt: skip
 
 BYTES_PER_MB = 1e6
 
@@ -239,3 +246,315 @@ def file_size_table(
     for col in ("width", "height"):
         table[col] = table[col].astype("Int64")
     return table.loc[:, list(SIZE_COLUMNS)]
+
+
+# --------------------------------------------------------------------------------------
+# per-point train and test error over random splits (the note's Figure 5)
+
+
+def point_errors(labels, predictions) -> tuple[np.ndarray, np.ndarray, float]:
+    """Mean distance between prediction and label per body part, and over every labelled point.
+
+    This is DeepLabCut's error (``evaluate_network``; it calls it RMSE): per body part, the
+    mean Euclidean distance over the frames in which the point is labelled; over all points,
+    the sum of every labelled point's distance over their number, i.e. the mean of the body
+    parts' errors weighted by their label counts.
+
+    Parameters
+    ----------
+    labels : (n, k, 2) float
+        x, y per frame and body part, pixels; NaN where not labelled.
+    predictions : (n, k, 2) or (n, k, 3) float
+        The network's x, y (and likelihood, ignored) on the same frames, pixels.
+
+    Returns
+    -------
+    errors : (k,) float64
+        Per body part, pixels; NaN where it has no label.
+    counts : (k,) int
+        Labelled frames per body part.
+    overall : float
+        Over every labelled point, pixels (NaN without any).
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not match.
+
+    Examples
+    --------
+    >>> labels = np.array([[[0.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [np.nan, np.nan]]])
+    >>> errors, counts, overall = point_errors(labels, labels + [3.0, 4.0])
+    >>> errors.tolist(), counts.tolist(), overall
+    ([5.0, 5.0], [2, 1], 5.0)
+    """
+    lab = np.asarray(labels, dtype=np.float64)
+    pred = np.asarray(predictions, dtype=np.float64)
+    if lab.ndim != 3 or lab.shape[2] != 2 or pred.ndim != 3 or pred.shape[:2] != lab.shape[:2] or pred.shape[2] < 2:
+        raise ValueError(f"labels must be (n, k, 2) and predictions (n, k, 2|3) of the same n, k; got {lab.shape} and {pred.shape}")
+    labelled = np.isfinite(lab).all(axis=2)
+    dist = np.hypot(*(pred[..., :2] - lab).transpose(2, 0, 1))
+    dist = np.where(labelled, dist, np.nan)
+    counts = labelled.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        errors = np.where(counts > 0, np.nansum(dist, axis=0) / counts, np.nan)
+    total = int(counts.sum())
+    overall = float(np.nansum(dist) / total) if total else float("nan")
+    return errors, counts.astype(int), overall
+
+
+@dataclass(frozen=True)
+class SplitErrors:
+    """Train and test error of one network trained on one random train/test split.
+
+    Attributes
+    ----------
+    group : str
+        What the network tracks (e.g. its pose role, or the project's name).
+    split : int
+        The split's number; the seed of the split and of the network's initialisation.
+    bodyparts : tuple of str
+    train_error_px, test_error_px : (k,) float64
+        Per body part (:func:`point_errors` from the network's predictions), pixels.
+    n_train_labels, n_test_labels : (k,) int
+        Labelled frames per body part in each split.
+    train_overall_px, test_overall_px : float
+        Over every labelled point of the split, pixels.
+    dlc_train_error_px, dlc_test_error_px : (k,) float64
+        DeepLabCut's own per-body-part figures (``-keypoint-results.csv``), pixels.
+    dlc_train_overall_px, dlc_test_overall_px : float
+        DeepLabCut's own overall figures (``train rmse``, ``test rmse``; it rounds them to 0.01 px).
+    n_train, n_test : int
+        Frames in each split.
+    train_seconds : float
+        Wall time of the network's training, s (the stored figure when it came from the cache).
+    """
+
+    group: str
+    split: int
+    bodyparts: tuple[str, ...]
+    train_error_px: np.ndarray
+    test_error_px: np.ndarray
+    n_train_labels: np.ndarray
+    n_test_labels: np.ndarray
+    train_overall_px: float
+    test_overall_px: float
+    dlc_train_error_px: np.ndarray
+    dlc_test_error_px: np.ndarray
+    dlc_train_overall_px: float
+    dlc_test_overall_px: float
+    n_train: int
+    n_test: int
+    train_seconds: float
+
+
+#: The ``body_part`` of the rows over every labelled point in the keypoint tables.
+ALL_POINTS = "all points"
+
+#: Columns of :func:`keypoint_split_table`.
+KEYPOINT_SPLIT_COLUMNS: tuple[str, ...] = (
+    "group", "split", "body_part", "n_train", "n_test", "n_train_labels", "n_test_labels",
+    "train_error_px", "test_error_px", "dlc_train_error_px", "dlc_test_error_px", "train_seconds",
+)  # fmt: skip
+
+#: Columns of :func:`keypoint_error_table`.
+KEYPOINT_COLUMNS: tuple[str, ...] = (
+    "group", "body_part", "n_splits", "n_train_labels", "n_test_labels",
+    "train_error_px", "train_sd_px", "train_min_px", "train_max_px",
+    "test_error_px", "test_sd_px", "test_min_px", "test_max_px",
+)  # fmt: skip
+
+
+def keypoint_split_table(splits) -> object:
+    """One row per split and body part, and per split a row over every labelled point.
+
+    Parameters
+    ----------
+    splits : iterable of SplitErrors
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`KEYPOINT_SPLIT_COLUMNS`. The row of body part :data:`ALL_POINTS` has
+        the split's overall errors (ours in ``train_error_px``/``test_error_px``,
+        DeepLabCut's rounded ones beside them) and the label counts summed.
+    """
+    import pandas as pd
+
+    rows = []
+    for s in splits:
+        common = dict(group=s.group, split=int(s.split), n_train=int(s.n_train), n_test=int(s.n_test),
+                      train_seconds=float(s.train_seconds))  # fmt: skip
+        for j, bp in enumerate(s.bodyparts):
+            rows.append(dict(common, body_part=bp, n_train_labels=int(s.n_train_labels[j]), n_test_labels=int(s.n_test_labels[j]),
+                             train_error_px=float(s.train_error_px[j]), test_error_px=float(s.test_error_px[j]),
+                             dlc_train_error_px=float(s.dlc_train_error_px[j]), dlc_test_error_px=float(s.dlc_test_error_px[j])))  # fmt: skip
+        rows.append(dict(common, body_part=ALL_POINTS, n_train_labels=int(np.sum(s.n_train_labels)),
+                         n_test_labels=int(np.sum(s.n_test_labels)), train_error_px=float(s.train_overall_px),
+                         test_error_px=float(s.test_overall_px), dlc_train_error_px=float(s.dlc_train_overall_px),
+                         dlc_test_error_px=float(s.dlc_test_overall_px)))  # fmt: skip
+    return pd.DataFrame(rows, columns=list(KEYPOINT_SPLIT_COLUMNS))
+
+
+def keypoint_error_table(splits) -> object:
+    """Per body part, the train and test error over random splits: mean, spread, range (Figure 5).
+
+    Parameters
+    ----------
+    splits : iterable of SplitErrors
+        One per network (split), of one or more groups.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`KEYPOINT_COLUMNS`: one row per group and body part (in the networks'
+        order), then per group a row :data:`ALL_POINTS` of the overall errors. ``*_error_px``
+        is the mean over the splits, ``*_sd_px`` their standard deviation (``ddof=1``; NaN
+        with one split), ``*_min_px``/``*_max_px`` their range; ``n_*_labels`` are the label
+        counts summed over the splits. A split without a label of a point does not count
+        for it (``n_splits`` counts those that do, on the test side).
+
+    Raises
+    ------
+    ValueError
+        If there is no split.
+    """
+    import pandas as pd
+
+    long = keypoint_split_table(splits)
+    if long.empty:
+        raise ValueError("no splits to tabulate")
+
+    def spread(values: pd.Series) -> dict:
+        v = values.to_numpy(dtype=float)
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            return dict(mean=np.nan, sd=np.nan, lo=np.nan, hi=np.nan)
+        return dict(mean=float(v.mean()), sd=float(v.std(ddof=1)) if v.size > 1 else np.nan,
+                    lo=float(v.min()), hi=float(v.max()))  # fmt: skip
+
+    rows = []
+    for (group, bp), g in long.groupby(["group", "body_part"], sort=False):
+        tr, te = spread(g["train_error_px"]), spread(g["test_error_px"])
+        rows.append(dict(
+            group=group, body_part=bp, n_splits=int(np.isfinite(g["test_error_px"].to_numpy(dtype=float)).sum()),
+            n_train_labels=int(g["n_train_labels"].sum()), n_test_labels=int(g["n_test_labels"].sum()),
+            train_error_px=tr["mean"], train_sd_px=tr["sd"], train_min_px=tr["lo"], train_max_px=tr["hi"],
+            test_error_px=te["mean"], test_sd_px=te["sd"], test_min_px=te["lo"], test_max_px=te["hi"],
+        ))  # fmt: skip
+    table = pd.DataFrame(rows, columns=list(KEYPOINT_COLUMNS))
+    groups = {g: i for i, g in enumerate(dict.fromkeys(table["group"]))}
+    table["_g"] = table["group"].map(groups)
+    table["_all"] = table["body_part"] == ALL_POINTS
+    return table.sort_values(["_g", "_all"], kind="stable").drop(columns=["_g", "_all"]).reset_index(drop=True)
+
+
+def split_errors(info, group: str, split: int) -> SplitErrors:
+    """The errors of one trained and evaluated network, from DeepLabCut's files.
+
+    Our per-body-part and overall figures are :func:`point_errors` of the predictions
+    ``evaluate_network`` stored for the snapshot against the project's labels, on the
+    split's train and test frames (DeepLabCut's record of the split); DeepLabCut's own
+    figures are read beside them.
+
+    Parameters
+    ----------
+    info : pipeline.training.ModelInfo
+        A network :func:`pipeline.training.train_project` trained and evaluated.
+    group : str
+        What the network tracks (a role, a project name).
+    split : int
+        The split's number (its seed).
+
+    Raises
+    ------
+    FileNotFoundError
+        A file of DeepLabCut's evaluation missing (naming it).
+    ValueError
+        Predictions and labels that do not cover the same images or body parts.
+    """
+    from pipeline.io import dlc
+
+    proj = dlc.read_project(info.project_dir)
+    labelled = dlc.read_labelled_data(proj)
+    images, predictions, bodyparts = dlc.read_evaluation_predictions(proj, 1, info.snapshot)
+    if list(bodyparts) != list(labelled.bodyparts):
+        raise ValueError(f"{proj.project_path}: predictions of body parts {list(bodyparts)}, labels of {list(labelled.bodyparts)}")
+    row_of = {"/".join(k): i for i, k in enumerate(images)}
+    label_of = {"/".join(k): i for i, k in enumerate(labelled.images)}
+    split_images = dlc.read_split(proj, 1)
+    per_part = dlc.read_keypoint_evaluation(proj, 1, info.snapshot)
+    overall = dlc.read_evaluation(proj, 1)
+    out = {}
+    for side in ("train", "test"):
+        names = split_images[f"{side}_images"]
+        missing = [n for n in names if n not in row_of or n not in label_of]
+        if missing:
+            raise ValueError(f"{proj.project_path}: {len(missing)} {side} image(s) without a prediction or label, e.g. {missing[0]}")
+        errors, counts, total = point_errors(labelled.labels[[label_of[n] for n in names]],
+                                             predictions[[row_of[n] for n in names]])  # fmt: skip
+        out[side] = (errors, counts, total, len(names))
+    dlc_part = {side: np.array([per_part.get(bp, (np.nan, np.nan))[k] for bp in bodyparts], dtype=float)
+                for k, side in enumerate(("train", "test"))}  # fmt: skip
+    return SplitErrors(
+        group=group, split=int(split), bodyparts=tuple(bodyparts),
+        train_error_px=out["train"][0], test_error_px=out["test"][0],
+        n_train_labels=out["train"][1], n_test_labels=out["test"][1],
+        train_overall_px=out["train"][2], test_overall_px=out["test"][2],
+        dlc_train_error_px=dlc_part["train"], dlc_test_error_px=dlc_part["test"],
+        dlc_train_overall_px=float(overall["train_error_px"]), dlc_test_overall_px=float(overall["test_error_px"]),
+        n_train=out["train"][3], n_test=out["test"][3], train_seconds=float(info.train_seconds),
+    )  # fmt: skip
+
+
+def keypoint_study(projects, *, n_splits: int = 4, train_fraction: float = 0.7, training=None,
+                   net_type: str = "cspnext_s", device: str = "cpu", progress=True,
+                   on_split=None) -> list[SplitErrors]:  # fmt: skip
+    """Train and evaluate a fresh network on each of ``n_splits`` random splits of each project.
+
+    Split ``i`` is :func:`pipeline.training.train_project` with ``seed=i`` (a different
+    random train/test split and initialisation each; cached by settings, so a rerun with the
+    same settings trains nothing), then :func:`split_errors`. The note: 400 frames split
+    280/120 over 4 splits, hence the defaults.
+
+    Parameters
+    ----------
+    projects : sequence of (str, str, path)
+        ``(group, role, project)``: a name for the table, the pose role passed to
+        :func:`pipeline.training.train_project`, and the labelled DeepLabCut project.
+    n_splits : int
+        Splits (networks) per project, >= 1.
+    train_fraction : float
+        Fraction of the labelled frames each network trains on, in (0, 1).
+    training : pipeline.training.NetworkTraining, optional
+    net_type, device : str
+    progress : bool or callable
+        See :func:`pipeline.training.say`.
+    on_split : callable, optional
+        Called after each split (e.g. to advance a progress bar).
+
+    Returns
+    -------
+    list of SplitErrors
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Bad projects or settings, refused before any training (naming the project).
+    """
+    from pipeline.training import NetworkTraining, project_settings, train_project
+
+    if int(n_splits) < 1:
+        raise ValueError(f"the number of splits must be >= 1, got {n_splits}")
+    training = training or NetworkTraining()
+    for _, role, project in projects:  # every project checked before anything trains
+        project_settings(project, role, training, seed=0, net_type=net_type, train_fraction=train_fraction)
+    out = []
+    for group, role, project in projects:
+        for split in range(int(n_splits)):
+            info = train_project(project, role, training, seed=split, net_type=net_type, train_fraction=train_fraction,
+                                 device=device, progress=progress)  # fmt: skip
+            out.append(split_errors(info, group, split))
+            if on_split is not None:
+                on_split()
+    return out

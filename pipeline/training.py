@@ -44,7 +44,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -407,15 +407,18 @@ def make_project(
     images: np.ndarray,
     labels: Mapping[str, np.ndarray],
     *,
-    test_indices: np.ndarray,
+    test_indices: np.ndarray | Sequence[np.ndarray],
     net_type: str = "cspnext_s",
     scorer: str = "sim",
+    bodyparts: Sequence[str] | None = None,
 ) -> Path:
-    """Create a DeepLabCut project with labelled images (arrays) and one shuffle; returns config.yaml.
+    """Create a DeepLabCut project with labelled images (arrays) and its shuffles; returns config.yaml.
 
     The images go to ``labeled-data/<video>/img<k>.png`` next to DeepLabCut's own
     ``CollectedData_<scorer>.h5``; ``<video>`` is a short video of the first images, which
-    is the project's video (``create_new_project`` needs one). Body parts are the role's.
+    is the project's video (``create_new_project`` needs one). Body parts are the role's
+    unless ``bodyparts`` names them. One shuffle per train/test split: shuffle ``k + 1``
+    tests on ``test_indices[k]`` when a sequence of index arrays (all of one length) is given.
 
     Parameters
     ----------
@@ -426,10 +429,12 @@ def make_project(
     images : (n, h, w) uint8
     labels : mapping of str to (n, 2) float64
         Body part -> x, y (image pixels); NaN = unlabelled.
-    test_indices : (m,) int
-        Images of the test split; the others train.
+    test_indices : (m,) int, or sequence of (m,) int
+        Images of the test split; the others train. A sequence: one split per shuffle.
     net_type : str
     scorer : str
+    bodyparts : sequence of str, optional
+        The project's body parts (default the role's); ``labels`` has one entry for each.
     """
     import cv2
 
@@ -446,10 +451,12 @@ def make_project(
         config = Path(dlc.create_new_project(f"ibl_{role}", scorer, [str(video)], working_directory=str(folder),
                                              copy_videos=True, video_extensions=["avi"]))  # fmt: skip
     video.unlink()
-    bodyparts = list(ROLE_BODYPARTS[role])
+    bodyparts = list(ROLE_BODYPARTS[role] if bodyparts is None else bodyparts)
     n = len(images)
-    test = np.sort(np.asarray(test_indices, dtype=int))
-    train = np.setdiff1d(np.arange(n), test)
+    splits = np.asarray(test_indices, dtype=int)
+    tests = [np.sort(splits)] if splits.ndim == 1 else [np.sort(t) for t in splits]
+    trains = [np.setdiff1d(np.arange(n), t) for t in tests]
+    train = trains[0]
     cfg = auxiliaryfunctions.read_config(str(config))
     cfg["bodyparts"] = bodyparts
     cfg["skeleton"] = []
@@ -466,9 +473,9 @@ def make_project(
     write_collected_data(labeled, scorer, bodyparts, names, labels)
     with quiet_stdout():
         dlc.create_training_dataset(
-            str(config), num_shuffles=1, Shuffles=[1], trainIndices=[train.tolist()],
-            testIndices=[test.tolist()], net_type=net_type, engine=dlc.Engine.PYTORCH,
-            userfeedback=False,
+            str(config), num_shuffles=len(tests), Shuffles=list(range(1, len(tests) + 1)),
+            trainIndices=[t.tolist() for t in trains], testIndices=[t.tolist() for t in tests],
+            net_type=net_type, engine=dlc.Engine.PYTORCH, userfeedback=False,
         )  # fmt: skip
     return config
 

@@ -227,28 +227,92 @@ def raw_cleanup(
 
 @compression_app.command("study")
 def compression_study(
-    raw: Annotated[Path, typer.Argument(help="A raw video to study.")],
-    crf: Annotated[list[int], typer.Option(help="crf values (repeat the option).")] = [17, 23, 29, 35],  # noqa: B006
+    raw: Annotated[Path | None, typer.Argument(help="A raw video to study (size and quality only; --from-simulator or --project for DeepLabCut's error).")] = None,
+    crf: Annotated[list[int], typer.Option(help="crf values (repeat the option).")] = [17, 23, 29, 35, 41, 47],  # noqa: B006
     preset: Annotated[str, typer.Option(help="x264 preset.")] = "faster",
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the encodes, the table (CSV) and the plot (PNG).")] = Path("compression_study"),
+    from_simulator: Annotated[bool, typer.Option("--from-simulator", help="Record a simulated left camera with its truth and measure DeepLabCut's error on the eye crops per crf.")] = False,
+    project: Annotated[Path | None, typer.Option("--project", help="A DeepLabCut project labelled by people: its labelled frames, encoded per crf, train the networks.")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="The 2-core CPU setting: 80 labelled frames of a 10 s video, 2 splits, 15 epochs (default: the note's 400 frames, 4 splits, 40 epochs, for a GPU).")] = False,
+    splits: Annotated[int | None, typer.Option(min=1, help="Random train/test splits (default 4; 2 with --quick).")] = None,
+    labels: Annotated[int | None, typer.Option(min=4, help="Labelled frames drawn from the simulated video (default 400; 80 with --quick).")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Training epochs of every network (default 40; 15 with --quick).")] = None,
+    seed: Annotated[int, typer.Option(help="Seeds the simulated mouse, the splits and the networks.")] = 0,
+    device: Annotated[str, typer.Option(help="Torch device for training (cpu, cuda).")] = "cpu",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the files written, the timing and the table's rows as JSON (only JSON).")] = False,
 ) -> None:
-    """Encode a recording at several crf values; write a table and a plot of size and quality against crf."""
-    from pipeline.compression import compression_study as study
+    """Encode a recording at several crf values: size and quality per crf, and with labelled frames DeepLabCut's error (the note's Figure 7).
+
+    With --from-simulator or --project, the same labelled frames are taken from every encode
+    and, per crf, a fresh network (random initial weights) is trained on one half and tested on
+    the other, over --splits random splits; compression_study.csv gets the train and test error
+    (pixels, mean and standard deviation over splits), compression_study_splits.csv each split,
+    compression_study.json the settings and timing.
+    """
+    import contextlib
+    from dataclasses import replace
+
     from pipeline.plots import plot_compression_study
 
-    if not raw.is_file():
+    sources = [name for name, given in (("RAW", raw is not None), ("--from-simulator", from_simulator), ("--project", project is not None)) if given]
+    if len(sources) != 1:
+        fail(f"give one of RAW, --from-simulator or --project (got {', '.join(sources) or 'none'})", 2)
+    if raw is not None and not raw.is_file():
         fail(f"raw video not found: {raw}", 2)
-    df = study(raw, crf, preset, out_dir, progress=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out_dir / "compression_study.csv", index=False)
-    plot_compression_study(df, out_dir / "compression_study.png")
+    if project is not None and not (project.is_dir() or project.is_file()):
+        fail(f"DeepLabCut project not found: {project}", 2)
+    if raw is None:
+        _check_device(device)
+    csv_path, png_path = out_dir / "compression_study.csv", out_dir / "compression_study.png"
+    record: dict = {"csv": str(csv_path), "png": str(png_path)}
+    # DeepLabCut prints its epochs on stdout: with --json only JSON goes there
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        if raw is not None:
+            from pipeline.compression import compression_study as study
+
+            df = study(raw, crf, preset, out_dir, progress=not as_json)
+        else:
+            from pipeline import compression_dlc as cd
+
+            base = cd.QUICK if quick else cd.FULL
+            settings = replace(
+                base, splits=splits or base.splits, n_labels=labels or base.n_labels,
+                training=replace(base.training, epochs=epochs or base.training.epochs),
+            )  # fmt: skip
+            try:
+                if project is not None:
+                    video = cd.project_labelled_video(project, out_dir / "labelled")
+                else:
+                    video = cd.simulated_labelled_video(out_dir / "labelled", duration_s=settings.duration_s,
+                                                        n_labels=settings.n_labels, seed=seed)  # fmt: skip
+                df, per_split, timing = cd.dlc_error_study(video, crf, preset, out_dir, settings, seed=seed,
+                                                           device=device, progress=True)  # fmt: skip
+            except (FileNotFoundError, ValueError) as e:
+                fail(str(e), 2)
+            splits_path = out_dir / "compression_study_splits.csv"
+            _study_csv(per_split, splits_path)
+            record.update(splits_csv=str(splits_path), json=str(out_dir / "compression_study.json"), timing=timing,
+                          settings=cd.settings_record(settings, source="project" if project else "simulator",
+                                                      project=str(project) if project else None, seed=seed,
+                                                      preset=preset, device=device, n_labels=len(video.frame_indices)))  # fmt: skip
+            tmp = out_dir / ".compression_study.json.partial"
+            tmp.write_text(json.dumps({k: v for k, v in record.items() if k != "rows"}, indent=2))
+            os.replace(tmp, out_dir / "compression_study.json")
+    _study_csv(df, csv_path)
+    plot_compression_study(df, png_path)
+    if as_json:
+        print(json.dumps({**record, "rows": _study_records(df)}, indent=2))
+        return
     out.print(df.to_string(index=False))
-    out.print(f"wrote {out_dir / 'compression_study.csv'} and {out_dir / 'compression_study.png'}")
+    if "timing" in record:
+        t = record["timing"]
+        out.print(f"{t['total_seconds']:.0f} s in all, {t['train_seconds']:.0f} s training networks")
+    out.print(f"wrote {csv_path} and {png_path}")
 
 
 # ---------------------------------------------------------------- the note's measurements on the tables
 # schemas.studies gathers the rows, pipeline.studies computes, pipeline.plots draws.
-study_app = typer.Typer(help="The design note's measurements on the tables: frame jitter (Figure 2) and file size per hour (Table 1).",
+study_app = typer.Typer(help="The design note's measurements: frame jitter (Figure 2), file size per hour (Table 1), per-point error (Figure 5).",
                         no_args_is_help=True)  # fmt: skip
 app.add_typer(study_app, name="study")
 StudyKeyOpt = Annotated[str | None, typer.Option("--key", help='Only rows matching this JSON object, e.g. \'{"subject": "M1"}\' or \'{"rig_type": "ephys", "camera_label": "right"}\'.')]
@@ -380,6 +444,108 @@ def study_sizes(
                       number(r.clips_mb_per_hour, ".1f"), number(r.scaled_mb_per_hour, ".0f"), number(r.note_mb_per_hour, ".0f"))  # fmt: skip
     _print_wide(table)
     out.print(f"wrote {csv_path}", highlight=False)
+
+
+@study_app.command("keypoints")
+def study_keypoints(
+    source: Annotated[str, typer.Argument(metavar="MODEL_SET_OR_PROJECT", help="A DeepLabCut project folder (or its config.yaml) with labelled frames, or a registered model set or model (its members' projects).")],
+    splits: Annotated[int, typer.Option("--splits", min=1, help="Random train/test splits (one fresh network each; split i is seed i).")] = 4,
+    train_fraction: Annotated[float, typer.Option(min=0.0, max=1.0, help="Fraction of the labelled frames each network trains on (the note: 280 of 400).")] = 0.7,
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs per network.")] = 50,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per training step.")] = 8,
+    net_type: Annotated[str, typer.Option(help="DeepLabCut 3 net type (cspnext_s is the smallest).")] = "cspnext_s",
+    role: Annotated[str | None, typer.Option(help="With a project: the pose role to train it as (default: the role whose points it has, else eye); names the cached networks only.")] = None,
+    device: Annotated[str, typer.Option(help="Torch device: cpu or cuda.")] = "cpu",
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for keypoints.csv, keypoints_splits.csv and keypoints.png.")] = Path("study"),
+    as_json: StudyJsonOpt = False,
+) -> None:
+    """Train and test error of every tracked point over random train/test splits (the note's Figure 5).
+
+    Each split trains a fresh network (random initialisation, DeepLabCut's evaluate_network;
+    cached by settings, so a rerun trains nothing) and measures, per body part, the mean
+    distance between prediction and label on its training and its test frames, from the
+    predictions evaluate_network stored. keypoints.csv: per body part (and over all points)
+    the mean over the splits, its standard deviation and range; keypoints_splits.csv: every
+    split, with DeepLabCut's own figures beside ours; keypoints.png: Figure 5.
+    """
+    import contextlib
+
+    from pipeline.pose import ROLE_BODYPARTS, ROLES
+    from pipeline.training import NetworkTraining
+
+    _check_device(device)
+    if not 0 < train_fraction < 1:
+        fail(f"--train-fraction must be between 0 and 1 (exclusive), got {train_fraction}", 2)
+    if role is not None and role not in ROLES:
+        fail(f"unknown pose role {role!r}; roles: {', '.join(ROLES)}", 2)
+    path = Path(source)
+    if path.exists():
+        from pipeline.io.dlc import read_project
+
+        try:
+            proj = read_project(path)
+        except (FileNotFoundError, ValueError) as e:
+            fail(str(e), 2)
+        if role is None:
+            role = next((r for r in ROLES if set(ROLE_BODYPARTS[r]) <= set(proj.bodyparts)), "eye")
+        projects = [(proj.project_path.name, role, proj.project_path)]
+    else:
+        _connect_or_fail()
+        from schemas.studies import keypoint_projects
+
+        try:
+            projects = keypoint_projects(source)
+        except (FileNotFoundError, ValueError) as e:
+            fail(str(e), 2)
+    from tqdm import tqdm
+
+    from pipeline.plots import plot_keypoint_errors
+    from pipeline.studies import keypoint_error_table, keypoint_split_table, keypoint_study
+    from pipeline.training import project_settings
+
+    training = NetworkTraining(epochs=epochs, batch_size=batch_size)
+    for _, project_role, project in projects:  # bad input is refused before anything trains
+        try:
+            project_settings(project, project_role, training, net_type=net_type, train_fraction=train_fraction)
+        except (FileNotFoundError, ValueError) as e:
+            fail(str(e), 2)
+    bar = tqdm(total=splits * len(projects), desc="keypoint study", unit="network", file=sys.stderr)
+    try:  # DeepLabCut prints to stdout: keep stdout for the result (and --json) alone
+        with contextlib.redirect_stdout(sys.stderr):
+            result = keypoint_study(projects, n_splits=splits, train_fraction=train_fraction, training=training,
+                                    net_type=net_type, device=device, progress=lambda m: bar.write(f"[keypoints] {m}", file=sys.stderr),
+                                    on_split=bar.update)  # fmt: skip
+    except KeyboardInterrupt:
+        fail("keypoint study aborted", 130)
+    except Exception as e:  # noqa: BLE001 - DeepLabCut's own failures: one line on stderr, not a traceback
+        log.debug("keypoint study failed", exc_info=True)
+        fail(f"keypoint study of {source} failed: {type(e).__name__}: {e}", 1)
+    finally:
+        bar.close()
+    per_split, table = keypoint_split_table(result), keypoint_error_table(result)
+    csv_path, splits_path, png_path = out_dir / "keypoints.csv", out_dir / "keypoints_splits.csv", out_dir / "keypoints.png"
+    _study_csv(table, csv_path)
+    _study_csv(per_split, splits_path)
+    from pipeline.io import atomic_write
+
+    atomic_write(png_path, lambda tmp: plot_keypoint_errors(per_split, tmp, title=f"Per-point error over {splits} random splits"),
+                 suffix=".png")  # fmt: skip
+    if as_json:
+        print(json.dumps({"csv": str(csv_path), "splits_csv": str(splits_path), "png": str(png_path),
+                          "rows": _study_records(table), "splits": _study_records(per_split)}, indent=2))  # fmt: skip
+        return
+    t = Table(caption="mean over the splits +- standard deviation, pixels; 'all points': DeepLabCut's overall error")
+    for heading in ("network", "body part", "splits", "train error (px)", "test error (px)", "test labels"):
+        t.add_column(heading, no_wrap=True)
+
+    def pm(mean, sd):
+        return f"{mean:.2f}" + ("" if sd != sd else f" +- {sd:.2f}")
+
+    for r in table.itertuples():
+        t.add_row(r.group, r.body_part, str(r.n_splits), pm(r.train_error_px, r.train_sd_px), pm(r.test_error_px, r.test_sd_px),
+                  str(r.n_test_labels))  # fmt: skip
+    _print_wide(t)
+    out.print(f"wrote {csv_path}, {splits_path} and {png_path}", highlight=False)
 
 
 # ---------------------------------------------------------------- models
@@ -824,6 +990,17 @@ def status(
             key = " ".join(str(v) for v in r.key.values())
             table.add_row(r.host, str(r.pid), r.table, key, f"{r.age_s:.0f} s ago", "alive" if r.alive else f"gone: {r.reason}")
         out.print(table)
+    from schemas.qc import latest_reviews
+    from schemas.session import session_name
+
+    reviews = latest_reviews()
+    if reviews:
+        table = Table(title="QC reviews (latest verdict)")
+        for col in ("session", "target", "verdict", "reviewer", "when", "note"):
+            table.add_column(col)
+        for r in reviews:
+            table.add_row(session_name(r), r["review_target"], r["verdict"], r["reviewer"], str(r["review_time"])[:19], r["note"])
+        out.print(table)
     dead = [r for r in held if not r.alive]
     if dead:
         err.print(f"{len(dead)} reservation(s) belong to workers that are gone: `ibl-video recover` frees them", highlight=False, soft_wrap=True)
@@ -910,6 +1087,50 @@ def recover(
         out.print("no dead reservations")
     elif dry_run:
         out.print(f"{len(found)} dead reservation(s); run without --dry-run to free them")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8050,
+    token: Annotated[str | None, typer.Option(help="Token that unlocks the actions (retry, review); default env IBL_VIDEO_WEB_TOKEN, the config file's web_token, else a random one.")] = None,
+    stale_after: Annotated[float, typer.Option(min=1, help="A reservation from another machine with no heartbeat for this many seconds is shown as gone.")] = 7200.0,
+) -> None:
+    """Serve the web page: pipeline status and errors (retry), session QC and review, live camera set-up.
+
+    Prints the address and the token at start; open the printed address (with ?token=) once
+    to unlock the actions in that browser. Stop with Ctrl-C.
+    """
+    settings = _connect_or_fail()
+    import socket
+
+    import uvicorn
+
+    from populate.web import create_app
+    from schemas.config import web_token
+
+    try:
+        token = token or web_token()
+    except (ValueError, FileNotFoundError) as e:
+        fail(str(e), 2)
+    web = create_app(settings.data_root, token, stale_after=stale_after)
+    shown = f"[{host}]" if ":" in host else host
+    config = uvicorn.Config(web, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    try:  # bind here so that a busy port is a clear error before anything is printed as running
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as e:
+        fail(f"cannot listen on {host}:{port}: {e.strerror or e}", 2)
+    port = sock.getsockname()[1]
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"warning: listening on {host}: other machines can reach this page; the token guards only the actions", highlight=False)
+    print(f"ibl-video web page: http://{shown}:{port}/", flush=True)
+    print(f"token: {web.state.token}", flush=True)
+    print(f"unlock the actions in a browser: http://{shown}:{port}/?token={web.state.token}", flush=True)
+    server.run(sockets=[sock])
 
 
 @app.command()
@@ -1062,6 +1283,84 @@ def plot_peri_event_command(
     except ValueError as e:
         fail(str(e), 2)
     out.print(f"wrote {path}", highlight=False)
+
+
+# ---------------------------------------------------------------- one HTML page of a session or a rig
+@app.command("report")
+def report_command(
+    subject: Annotated[str | None, typer.Argument(help="Subject nickname (with DATE and NUMBER: a session's report).")] = None,
+    date: Annotated[str | None, typer.Argument(help="Session date, YYYY-MM-DD.")] = None,
+    number: Annotated[int | None, typer.Argument(help="Session number of that day (1, 2, ...).")] = None,
+    rig: Annotated[str | None, typer.Option("--rig", help="A rig type's report instead of a session's: file sizes per hour (Table 1) and jitter per camera.")] = None,
+    study_dirs: Annotated[list[Path] | None, typer.Option("--study", help="A folder written by a study command (compression study, study keypoints...): its CSV tables and PNG figures are embedded (repeat the option).")] = None,
+    out_path: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path("report.html"),
+    feature_params: FeatureParamsOpt = "ibl",
+) -> None:
+    """One self-contained HTML page (every figure embedded, no other file): a session's or a rig's.
+
+    SUBJECT DATE NUMBER: the session's frame jitter per camera (the note's Figure 2), its
+    overview (Figure 6: crop regions and tracked points on a frame, pupil diameter, licks, QC
+    outcomes) and the QC checks as a table. --rig RIG_TYPE: the rig's file size per hour per
+    camera and compression set (Table 1) and the jitter of its cameras. --study DIR adds the
+    tables and figures a study command wrote.
+    """
+    import tempfile
+
+    from tqdm import tqdm
+
+    from pipeline.report import render_report, study_folder_items, write_report
+
+    session_given = [a is not None for a in (subject, date, number)]
+    if rig is not None and any(session_given):
+        fail("give either SUBJECT DATE NUMBER or --rig RIG_TYPE, not both", 2)
+    if rig is None and not all(session_given):
+        fail("give a session (SUBJECT DATE NUMBER) or --rig RIG_TYPE", 2)
+    studies = []
+    for folder in study_dirs or []:
+        try:
+            studies.append((folder, study_folder_items(folder)))
+        except (FileNotFoundError, ValueError) as e:
+            fail(str(e), 2)
+    if rig is None:
+        key = _analyst_session(subject, date, number)
+        from schemas.report import SESSION_STEPS as steps
+        from schemas.report import session_report as gather
+        from schemas.session import session_name
+
+        title, args = f"Session {session_name(key)}", (key,)
+    else:
+        _connect_or_fail()
+        from schemas.report import RIG_STEPS as steps
+        from schemas.report import rig_report as gather
+
+        title, args = f"Rig {rig}", (rig,)
+    from pipeline.report import Section
+
+    bar = tqdm(total=len(steps) + 1, desc="report", unit="step", file=sys.stderr)
+
+    def progress(step: str) -> None:
+        if bar.n or step != steps[0]:
+            bar.update()
+        bar.set_description(f"report: {step}")
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="ibl-video-report-") as workdir:
+            kwargs = {"feature_params": feature_params} if rig is None else {}
+            sections = gather(*args, workdir, progress=progress, **kwargs)
+            bar.update()
+            sections += [Section(f"Study: {folder.name}", items) for folder, items in studies]
+            bar.set_description("report: writing")
+            document = render_report(title, sections, subtitle=f"ibl-video report, {dt.datetime.now():%Y-%m-%d %H:%M}")
+            write_report(out_path, document)
+            bar.update()
+    except ValueError as e:
+        fail(str(e), 2)
+    except Exception as e:  # noqa: BLE001 - e.g. a video or an array missing: one line, exit 1
+        log.debug("report failed", exc_info=True)
+        fail(f"report failed: {type(e).__name__}: {e}", 1)
+    finally:
+        bar.close()
+    out.print(f"wrote {out_path} ({out_path.stat().st_size / 1e6:.1f} MB, {document.count('<img ')} figures)", highlight=False)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ from pipeline.analysis import (
 from pipeline.features import merge_camera_licks
 from pipeline.rigs import TRACKED_POINTS
 from schemas.features import FeatureParams, LickEvents, PupilDiameter
-from schemas.pose import DLCPose, pose_arrays
+from schemas.pose import CropROI, DLCPose, pose_arrays
 from schemas.session import Session, session_name
 from schemas.sync import SyncPulses
 
@@ -460,7 +460,7 @@ def plot_session(
     feature_params: str = "ibl",
     frame_index: int | None = None,
 ) -> Path:
-    """Overview figure of one session: tracked points on a frame, pupil, licks, QC outcomes.
+    """Overview figure of one session: tracked points and crop regions on a frame, pupil, licks, QC outcomes.
 
     Parameters
     ----------
@@ -489,11 +489,13 @@ def plot_session(
 
     skey = session_key(restriction)
     root = config.current().data_root
-    views, pupils, licks, qc = {}, {}, {}, {}
+    views, pupils, licks, qc, rois = {}, {}, {}, {}, {}
     for pose_key in (DLCPose & skey).proj().to_dicts():
         label = pose_key["camera_label"]
         if label in views:
             continue
+        # the autocrop boxes the pose was made in (the note's Figure 6)
+        rois[label] = {r["region"]: (r["x"], r["y"], r["w"], r["h"]) for r in (CropROI.Region & pose_key).to_dicts()}
         points = pose_arrays(pose_key)
         n = len(next(iter(points.values())))
         i = n // 2 if frame_index is None else int(np.clip(frame_index, 0, n - 1))
@@ -534,7 +536,7 @@ def plot_session(
     clocks = sorted(set((SyncPulses & skey).to_arrays("clock")))
     return plot_session_overview(
         png, views=views, pupil=pupils, licks=licks, qc=qc, clock="/".join(clocks) or "DAQ",
-        title=f"{session_name(skey)}",
+        title=f"{session_name(skey)}", rois=rois,
     )  # fmt: skip
 
 

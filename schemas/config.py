@@ -90,7 +90,7 @@ def _config_file() -> dict:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise ValueError(f"config file {path} is not valid JSON: {err}") from None
-    unknown = set(data) - {"data_root", "schema_prefix", "database", *_METADATA_KEYS}
+    unknown = set(data) - {"data_root", "schema_prefix", "database", "web_token", *_METADATA_KEYS}
     if unknown:
         raise ValueError(f"config file {path} has unknown keys: {', '.join(sorted(unknown))}")
     return data
@@ -140,6 +140,12 @@ def resolve_settings(data_root: Path | str | None = None, schema_prefix: str | N
         lab=os.environ.get("IBL_VIDEO_LAB") or file.get("lab") or None,
         experimenter=tuple(e.strip() for e in experimenter if e.strip()),
     )
+
+
+def web_token() -> str | None:
+    """The token of ``ibl-video serve``'s actions: ``IBL_VIDEO_WEB_TOKEN``, else the config
+    file's ``web_token``; None if neither is set (the server then makes a random one)."""
+    return os.environ.get("IBL_VIDEO_WEB_TOKEN") or _config_file().get("web_token") or None
 
 
 _current: Settings | None = None

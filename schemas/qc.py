@@ -5,10 +5,12 @@ Tables
 CameraQCParams : lookup of the thresholds.
 CameraReference : a reference frame per rig camera (position and focus are judged against it).
 CameraQC : per synced recording, each check's value and outcome (Part ``Check``) and the overall outcome.
+QCReview : a reviewer's verdict on a session or one of its cameras (each review a new row).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import datajoint as dj
@@ -210,3 +212,87 @@ def _jsonable(x):
     if isinstance(x, np.ndarray):
         return x.tolist()
     return str(x)
+
+
+#: Verdicts of a :class:`QCReview`.
+VERDICTS = ("pass", "fail", "needs-work")
+#: ``QCReview.review_target`` of a review of the whole session (else a camera label).
+SESSION_TARGET = "session"
+
+
+@schema
+class QCReview(dj.Manual):
+    """A reviewer's sign-off of a session or of one of its cameras (``ibl-video serve``).
+
+    A later review adds a row (keyed by its time), never overwrites: the latest row of a
+    target is its current verdict (:func:`latest_reviews`).
+
+    Attributes:
+        review_target (str): ``session`` for the whole session, else a camera label.
+        review_time (datetime): When the review was saved (the database server's clock, ms).
+        reviewer (str): Who reviewed.
+        verdict (str): pass, fail or needs-work.
+        note (str): Free text.
+    """
+
+    definition = """
+    -> Session
+    review_target: varchar(16)       # 'session', or the camera label reviewed
+    review_time: datetime(3)         # database server clock
+    ---
+    reviewer: varchar(64)
+    verdict: enum('pass', 'fail', 'needs-work')
+    note: varchar(2000)
+    """
+
+
+def add_review(session_key: dict, reviewer: str, verdict: str, note: str = "", *,
+               target: str = SESSION_TARGET) -> dict:
+    """Insert a :class:`QCReview` row timed by the database server; returns the row.
+
+    Raises
+    ------
+    ValueError
+        If the session is not in ``Session``, the target is neither ``session`` nor a camera
+        of the session's rig, the verdict is not one of :data:`VERDICTS`, the reviewer is
+        empty, or the note is longer than 2000 characters.
+    """
+    key = {k: session_key[k] for k in ("subject", "session_date", "session_number")}
+    if not Session & key:
+        raise ValueError(f"no session {session_name(key)} in the Session table")
+    rig_type = (Session & key).fetch1("rig_type")
+    cameras = sorted((RigCamera & {"rig_type": rig_type}).to_arrays("camera_label"))
+    if target != SESSION_TARGET and target not in cameras:
+        raise ValueError(f"review target must be {SESSION_TARGET!r} or a camera of the {rig_type} rig "
+                         f"({', '.join(cameras)}), not {target!r}")  # fmt: skip
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, not {verdict!r}")
+    reviewer = reviewer.strip()
+    if not reviewer or len(reviewer) > 64:
+        raise ValueError("reviewer must be a name of 1 to 64 characters")
+    if len(note) > 2000:
+        raise ValueError(f"note is {len(note)} characters; at most 2000")
+    connection = QCReview.connection
+    now = connection.query("SELECT CURRENT_TIMESTAMP(3)").fetchone()[0]
+    now = now.replace(tzinfo=None) if now.tzinfo is not None else now
+    last = (QCReview & key & {"review_target": target}).to_arrays("review_time")
+    if len(last) and now <= max(last):  # two reviews within the same millisecond: keep both, in order
+        now = max(last) + dt.timedelta(milliseconds=1)
+    row = dict(key, review_target=target, review_time=now, reviewer=reviewer, verdict=verdict, note=note)
+    QCReview.insert1(row)
+    return row
+
+
+def latest_reviews(restriction=None) -> list[dict]:
+    """The latest :class:`QCReview` row of each (session, target), ordered by session and target.
+
+    Parameters
+    ----------
+    restriction : dict, list or query, optional
+        Sessions to look at (default: all).
+    """
+    rows = (QCReview & restriction if restriction is not None else QCReview).to_dicts(order_by="review_time")
+    latest: dict[tuple, dict] = {}
+    for row in rows:
+        latest[(row["subject"], row["session_date"], row["session_number"], row["review_target"])] = row
+    return [latest[k] for k in sorted(latest, key=lambda k: (k[0], str(k[1]), k[2], k[3] != SESSION_TARGET, k[3]))]

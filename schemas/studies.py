@@ -10,6 +10,7 @@ Functions
 jitter_study : jitter per camera recording from ``SyncPulses`` (``ibl-video study jitter``).
 file_size_study : MB per hour per rig, camera and parameter set from ``CompressedVideo``
     (``ibl-video study sizes``).
+keypoint_projects : the labelled projects of a model set or model (``ibl-video study keypoints``).
 
 The note's figures are rows, so a lab can add its own reference measurements; the
 computation is :mod:`pipeline.studies`.
@@ -269,3 +270,46 @@ def file_size_study(restriction: dict | None = None):
         videos, reference_width=width, reference_height=height, reference_fps=fps,
         note_camera_mb_per_hour=by_crf, note_rig_mb_per_hour=by_rig, order=_camera_order(),
     )  # fmt: skip
+
+
+def keypoint_projects(name: str) -> list[tuple[str, str, object]]:
+    """The labelled DeepLabCut projects behind a model set or a model (``ibl-video study keypoints``).
+
+    Parameters
+    ----------
+    name : str
+        A ``PoseModelSet`` (each member's project, in role order) or a ``PoseModel``.
+
+    Returns
+    -------
+    list of (str, str, Path)
+        ``(group, role, project folder)``; the group is ``<role> (<pose_model>)``.
+
+    Raises
+    ------
+    ValueError
+        If no model set or model has that name.
+    FileNotFoundError
+        If a model's project folder is missing (naming it).
+    """
+    from pipeline import layout
+    from pipeline.pose import ROLES
+    from schemas import config
+    from schemas.pose import PoseModel, PoseModelSet
+
+    if PoseModelSet & {"pose_model_set": name}:
+        rows = (PoseModel * PoseModelSet.Member & {"pose_model_set": name}).to_dicts()
+        rows.sort(key=lambda r: ROLES.index(r["pose_role"]) if r["pose_role"] in ROLES else len(ROLES))
+    elif PoseModel & {"pose_model": name}:
+        rows = [(PoseModel & {"pose_model": name}).fetch1()]
+    else:
+        raise ValueError(f"{name!r} is neither a DeepLabCut project folder nor a registered model set or model "
+                         f"(ibl-video models list)")  # fmt: skip
+    root = config.current().data_root
+    out = []
+    for r in rows:
+        project = layout.resolve_under(root, r["project_path"])
+        if not (project / "config.yaml").is_file():
+            raise FileNotFoundError(f"model {r['pose_model']}: project not found: {project / 'config.yaml'}")
+        out.append((f"{r['pose_role']} ({r['pose_model']})", r["pose_role"], project))
+    return out

@@ -22,7 +22,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 warnings.filterwarnings("ignore", message="No datajoint.json found")
 
-pytest_plugins = ["tests.pose_fixtures"]
+pytest_plugins = ["tests.pose_fixtures", "tests.browser"]
 
 BACKENDS = {
     "embedded": None,

@@ -42,6 +42,7 @@ __all__ = [
     "read_dlc_csv",
     "read_dlc_h5",
     "read_evaluation",
+    "read_evaluation_predictions",
     "read_keypoint_evaluation",
     "read_labelled_data",
     "read_pose_file",
@@ -1078,3 +1079,55 @@ def read_keypoint_evaluation(
         test = float(df.loc["Test error (px)", bp]) if "Test error (px)" in df.index else float("nan")
         out[str(bp)] = (train, test)
     return out
+
+
+def read_evaluation_predictions(
+    project: DlcProject, shuffle: int, snapshot: Path | str, trainset_index: int = 0
+) -> tuple[tuple[tuple[str, str, str], ...], np.ndarray, tuple[str, ...]]:
+    """The predictions ``evaluate_network`` stored for one snapshot, on every labelled image.
+
+    DeepLabCut writes them beside its ``-keypoint-results.csv``
+    (:func:`read_keypoint_evaluation`) as ``DLC_<net>_<Task><date>shuffle<k>_snapshot_<uid>.h5``
+    (key ``df_with_missing``, rows indexed like the labelled-data tables, x, y and likelihood
+    per body part, float32; DeepLabCut 3 writes a single animal as the one individual
+    ``individual_1``): the points its errors were computed from.
+
+    Returns
+    -------
+    images : tuple of (str, str, str)
+        ``("labeled-data", <folder>, <image>)`` per row.
+    points : (n, k, 3) float64
+        x, y (image pixels) and likelihood per image and body part.
+    bodyparts : tuple of str
+        In the file's column order.
+
+    Raises
+    ------
+    FileNotFoundError
+        No predictions file for this snapshot (naming the file looked for).
+    ValueError
+        A file not in DeepLabCut's layout (naming it).
+    """
+    import pandas as pd
+
+    m = _SNAPSHOT_RE.match(Path(snapshot).name)
+    if not m:
+        raise ValueError(f"not a DeepLabCut snapshot name: {snapshot}")
+    uid = f"{'best-' if m.group(1) else ''}{int(m.group(2))}"
+    frac = project.training_fractions[trainset_index]
+    folder = (
+        project.project_path / "evaluation-results-pytorch" / f"iteration-{project.iteration}"
+        / f"{project.task}{project.date}-trainset{trainset_percent(frac)}shuffle{int(shuffle)}"
+    )  # fmt: skip
+    found = sorted(folder.glob(f"*shuffle{int(shuffle)}_snapshot_{uid}.h5"))
+    if not found:
+        raise FileNotFoundError(
+            f"no predictions of snapshot {Path(snapshot).name} from evaluate_network: {folder}/*_snapshot_{uid}.h5"
+        )
+    path = found[-1]
+    df = pd.read_hdf(path, key="df_with_missing")
+    # rows are labelled images, not video frames; DLC 3 names its one animal "individual_1"
+    _, points, _ = dlc_table_points(df.reset_index(drop=True), path)
+    images = tuple(_image_key(v, path) for v in df.index)
+    bodyparts = tuple(points)
+    return images, np.stack([points[bp] for bp in bodyparts], axis=1), bodyparts

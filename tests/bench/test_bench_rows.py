@@ -67,3 +67,16 @@ def test_profile_pose_times_every_part(capsys):
                  "network, PyTorch, 1 thread(s), channels-first", "network + predictor, ONNX Runtime, 2 thread(s)"):  # fmt: skip
         assert parts[name] > 0, name
     assert main(["--size", "640x480"]) == 2
+
+
+def test_compression_dlc_study_row_says_how_much_is_training(monkeypatch):
+    """The row runs the real study (2 crfs, 1 epoch) and splits its time into training and the rest."""
+    from bench.rows_compress import compression_dlc_study
+
+    monkeypatch.setenv("IBL_BENCH_DLC_STUDY_EPOCHS", "1")
+    monkeypatch.setenv("IBL_BENCH_DLC_STUDY_CRFS", "23,41")
+    result = compression_dlc_study()
+    assert result.row == "compression-dlc-study"
+    assert 0 < result.baseline_seconds < result.seconds
+    assert result.ratio == pytest.approx(result.seconds / result.baseline_seconds)
+    assert "2 crf x 2 splits = 4 networks" in result.note and "% of the study" in result.note

@@ -171,3 +171,51 @@ def test_jitter_figure_bins_follow_the_clock(tmp_path):
     assert image.shape[1] > 1.8 * image.shape[0]
     with pytest.raises(ValueError, match="no cameras"):
         plot_jitter([], tmp_path / "none.png")
+
+
+def test_point_errors_are_dlcs_mean_distance_and_average_over_labelled_points():
+    from pipeline.studies import point_errors
+
+    rng = np.random.default_rng(5)
+    labels = rng.uniform(0, 300, (40, 3, 2))
+    labels[rng.random((40, 3)) < 0.3] = np.nan  # unlabelled points
+    labels[:, 2] = np.nan  # a point never labelled
+    predictions = np.concatenate([labels + rng.normal(0, 4, labels.shape), rng.random((40, 3, 1))], axis=2)
+    errors, counts, overall = point_errors(labels, np.nan_to_num(predictions, nan=7.0))
+    for j in range(2):
+        ok = np.isfinite(labels[:, j]).all(axis=1)
+        assert counts[j] == ok.sum() and errors[j] == pytest.approx(np.mean(np.hypot(*(predictions[ok, j, :2] - labels[ok, j]).T)), rel=1e-12)
+    assert counts[2] == 0 and np.isnan(errors[2])
+    assert overall == pytest.approx(np.average(errors[:2], weights=counts[:2]), rel=1e-12)
+    with pytest.raises(ValueError, match=r"labels must be \(n, k, 2\)"):
+        point_errors(labels, predictions[:10])
+
+
+def test_keypoint_error_table_is_the_mean_and_spread_over_splits():
+    from pipeline.studies import (
+        ALL_POINTS,
+        KEYPOINT_COLUMNS,
+        SplitErrors,
+        keypoint_error_table,
+        keypoint_split_table,
+    )
+
+    def split(i, train, test):
+        counts = np.array([10, 5])
+        return SplitErrors(group="eye", split=i, bodyparts=("a", "b"), train_error_px=np.array(train),
+                           test_error_px=np.array(test), n_train_labels=counts, n_test_labels=counts // 5,
+                           train_overall_px=float(np.average(train, weights=counts)),
+                           test_overall_px=float(np.average(test, weights=counts)), dlc_train_error_px=np.array(train),
+                           dlc_test_error_px=np.array(test), dlc_train_overall_px=0.0, dlc_test_overall_px=0.0,
+                           n_train=10, n_test=2, train_seconds=1.0)  # fmt: skip
+
+    splits = [split(0, [1.0, 2.0], [3.0, 6.0]), split(1, [3.0, 2.0], [5.0, np.nan])]
+    table = keypoint_error_table(splits)
+    assert list(table.columns) == list(KEYPOINT_COLUMNS) and table["body_part"].tolist() == ["a", "b", ALL_POINTS]
+    table = table.set_index("body_part")
+    assert table.loc["a", "test_error_px"] == 4.0 and table.loc["a", "test_sd_px"] == pytest.approx(np.sqrt(2))
+    assert table.loc["b", "n_splits"] == 1 and table.loc["b", "test_error_px"] == 6.0 and np.isnan(table.loc["b", "test_sd_px"])
+    assert table.loc["a", "n_train_labels"] == 20 and (table.loc["a", "train_min_px"], table.loc["a", "train_max_px"]) == (1.0, 3.0)
+    assert len(keypoint_split_table(splits)) == 6
+    with pytest.raises(ValueError, match="no splits"):
+        keypoint_error_table([])

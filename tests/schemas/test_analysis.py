@@ -432,6 +432,105 @@ def test_figures_and_commands(db, session, tmp_path, monkeypatch):
     assert result.exit_code == 2 and "no session KS023/2025-01-31/007" in result.output
 
 
+# ------------------------------------------------------------------------------ the HTML report (issue 17)
+@pytest.fixture(scope="module")
+def report(db, session, tmp_path_factory):
+    """``ibl-video report`` of the session, run once in this process on the test's schemas."""
+    from typer.testing import CliRunner
+
+    import populate.cli as cli
+    from schemas.analysis import plot_session
+    from schemas.pose import AnchorPoints, CropROI
+
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    key = session["key"]
+    # the session's pose is the simulator's truth, placed in no crop region: an eye box around
+    # each camera's pupil anchor (removed afterwards), drawn in Figure 6 as the autocrop boxes
+    without_boxes = plot_session(key, out.with_name("no_boxes.png"))
+    regions = []
+    for crop in (CropROI * AnchorPoints & key).to_dicts():
+        x, y = int(crop["pupil_center_x"]) - 12, int(crop["pupil_center_y"]) - 10
+        regions.append(dict({k: crop[k] for k in CropROI.primary_key}, region="eye", x=x, y=y, w=24, h=20, out_w=24,
+                            out_h=20, mirror=False, crop_video_path="none.mp4"))  # fmt: skip
+    CropROI.Region.insert(regions, allow_direct_insert=True)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(cli, "_activate", lambda: db.settings)  # the test's schemas are active already
+            result = CliRunner().invoke(cli.app, ["report", SUBJECT, DATE, "1", "--out", str(out)])
+            missing = CliRunner().invoke(cli.app, ["report", SUBJECT, DATE, "7", "--out", str(out.with_name("none.html"))])
+    finally:
+        (CropROI.Region & key).delete_quick()
+    assert result.exit_code == 0, result.output
+    return dict(out=out, result=result, missing=missing, without_boxes=without_boxes, n_regions=len(regions))
+
+
+def _yellow_pixels(png: bytes) -> int:
+    """Pixels of the crop boxes' colour (matplotlib's "yellow", pure red + green)."""
+    import io
+
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    return int(np.sum((rgb[..., 0] > 230) & (rgb[..., 1] > 230) & (rgb[..., 2] < 40)))
+
+
+@pytest.mark.slow
+def test_report_embeds_figures_2_and_6_and_the_qc_grid(db, session, report):
+    import base64
+    import html
+
+    from schemas.features import PoseQC
+    from schemas.qc import CameraQC
+
+    page = report["out"].read_text()
+    sources = re.findall(r'<img src="([^"]*)"', page)
+    assert len(sources) == 2  # Figure 2 (jitter per camera) and Figure 6 (the session overview)
+    for src in sources:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Frame jitter" in page and "Figure 6" in page and f"wrote {report['out']}" in " ".join(report["result"].output.split())
+    # Figure 6 draws the crop regions: the boxes' yellow is there, and not without them
+    overview = base64.b64decode(sources[1].split(",", 1)[1])
+    assert report["n_regions"] == 2 and _yellow_pixels(overview) > 100 > _yellow_pixels(report["without_boxes"].read_bytes())
+    # the QC grid: one row per CameraQC and PoseQC check, with its outcome, value and threshold
+    qc = page[page.index("<h3>QC checks</h3>"):]
+    checks = (CameraQC.Check & session["key"]).to_dicts() + (PoseQC.Check & session["key"]).to_dicts()
+    assert qc.count("<tr class=") == len(checks) > 10
+    for c in checks:
+        assert f'<tr class="{c["outcome"]}"><td>{c["camera_label"]}</td>' in qc
+    assert html.escape("mean grey in [40, 200]") in qc and "within 1 Hz of expected" in qc
+    # a session that is not there: exit 2, the reason on stderr, nothing written
+    missing = report["missing"]
+    assert missing.exit_code == 2 and "no session KS023/2025-01-31/007" in missing.output
+    assert not report["out"].with_name("none.html").exists()
+
+
+@pytest.mark.slow
+def test_report_shows_every_figure_in_a_real_browser(report, chromium_browser):
+    from tests.browser import screenshot_dir
+
+    page = chromium_browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(report["out"].resolve().as_uri())
+        page.wait_for_load_state("load")
+        images = page.evaluate("""() => Array.from(document.images).map(
+            img => ({complete: img.complete, width: img.naturalWidth, height: img.naturalHeight, alt: img.alt}))""")
+        assert len(images) >= 2, images
+        assert all(i["complete"] and i["width"] > 100 and i["height"] > 100 for i in images), images
+        # nothing but the page itself was requested: no other file, no network
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.reload()
+        page.wait_for_load_state("load")
+        assert [u for u in requests if not u.startswith(("file://", "data:"))] == []
+        assert page.locator("table tr").count() > 10
+        shot = screenshot_dir() / "report_session.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 20_000
+    finally:
+        page.close()
+
+
 # ------------------------------------------------------------------------------ README
 def readme_example() -> str:
     """The ```python block under README.md's "## For analysts" heading."""

@@ -203,3 +203,35 @@ def test_study_sizes_command(db, sessions, tmp_path):
     bad = _cli(db, "sizes", "--key", '{"no_such_attribute": 1}', "--out", str(tmp_path / "none"))
     assert bad.returncode == 2 and bad.stdout == "" and "no_such_attribute" in bad.stderr
     assert not (tmp_path / "none").exists()
+
+
+def _report(db, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "populate.cli", "report", *args], cwd=ROOT, env=db.cli_env(),
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+def test_rig_report_embeds_table_1_the_jitter_and_study_folders(db, sessions, tmp_path):
+    import base64
+    import re
+
+    studied = _cli(db, "jitter", "--key", '{"rig_type": "ephys"}', "--out", str(tmp_path / "study"))
+    assert studied.returncode == 0, studied.stderr
+    done = _report(db, "--rig", "ephys", "--study", str(tmp_path / "study"), "--out", str(tmp_path / "rig.html"))
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "rig.html").read_text()
+    sources = re.findall(r'<img src="([^"]*)"', page)
+    assert len(sources) == 2 and all(s.startswith("data:image/png;base64,") for s in sources)  # rig jitter, study's jitter.png
+    assert base64.b64decode(sources[1].split(",", 1)[1]) == (tmp_path / "study" / "jitter.png").read_bytes()
+    assert "<h3>MB per hour, ephys rig</h3>" in page and "<h3>study/jitter.csv</h3>" in page
+    table1 = page[page.index("<h3>MB per hour, ephys rig</h3>"):page.index("Frame jitter per camera")]
+    for params in ("raw", "archival", "compact"):
+        assert f"<td>{params}</td>" in table1
+    assert "<td>189</td>" in table1 and "<td>330</td>" in table1 and "STUDY02" not in page  # the note's figures; ephys only
+    assert "report" in done.stderr  # progress
+    for args, message in ((["--rig", "nosuch"], "no rig type 'nosuch' in the RigType table"),
+                          ([], "give a session (SUBJECT DATE NUMBER) or --rig RIG_TYPE"),
+                          (["--rig", "ephys", "--study", str(tmp_path / "nowhere")], "study folder not found"),
+                          (["STUDY01", "2020-01-01", "1"], "no session STUDY01/2020-01-01/001")):  # fmt: skip
+        bad = _report(db, *args, "--out", str(tmp_path / "bad.html"))
+        assert bad.returncode == 2 and message in " ".join(bad.stderr.split()), (args, bad.stderr)
+    assert not (tmp_path / "bad.html").exists()
