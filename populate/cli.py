@@ -233,7 +233,7 @@ def compression_study(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the encodes, the table (CSV) and the plot (PNG).")] = Path("compression_study"),
     from_simulator: Annotated[bool, typer.Option("--from-simulator", help="Record a simulated left camera with its truth and measure DeepLabCut's error on the eye crops per crf.")] = False,
     project: Annotated[Path | None, typer.Option("--project", help="A DeepLabCut project labelled by people: its labelled frames, encoded per crf, train the networks.")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="The 2-core CPU setting: 80 labelled frames of a 10 s video, 2 splits, 15 epochs (default: the note's 400 frames, 4 splits, 40 epochs, for a GPU).")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="The 2-core CPU setting: 80 labelled frames of a 10 s video, 2 splits, 15 epochs in batches of 2 (default: the note's 400 frames, 4 splits, 40 epochs, for a GPU).")] = False,
     splits: Annotated[int | None, typer.Option(min=1, help="Random train/test splits (default 4; 2 with --quick).")] = None,
     labels: Annotated[int | None, typer.Option(min=4, help="Labelled frames drawn from the simulated video (default 400; 80 with --quick).")] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Training epochs of every network (default 40; 15 with --quick).")] = None,

@@ -54,24 +54,27 @@ def test_quick_study_writes_one_row_per_crf_with_finite_errors(quick):
     assert (out / "compression_study.png").stat().st_size > 10_000
     assert [r["crf"] for r in record["rows"]] == CRFS  # --json printed only JSON, the rows among it
     assert record["settings"]["splits"] == 2 and record["settings"]["training"]["epochs"] == 15
+    assert record["settings"]["training"]["batch_size"] == 2
     assert 0 < record["timing"]["train_seconds"] < record["timing"]["total_seconds"]
 
 
 def test_quick_study_size_halves_about_every_six_crf(quick):
+    """Measured on the simulator (README): x33 from crf 17 to 23 (crf 17 keeps the simulated sensor
+    noise), x2.8 and x1.5 from 23 to 35, x1.3-1.4 above; x250 from 17 to 47, 3.0 per +6 on average."""
     table = pd.read_csv(quick[0] / "compression_study.csv")
     size = table["mb_per_hour"].to_numpy()
-    assert (size[1:] < size[:-1]).all(), size
-    per_six = size[:-1] / size[1:]  # crf steps of 6
-    # the rule of thumb is a halving per +6; measured on the simulator: see the README
-    assert (per_six > 1.4).all() and (per_six < 8).all(), per_six
+    assert (size[1:] < size[:-1] / 1.15).all(), size  # every +6 shrinks the file
+    assert size[0] / size[-1] > 2.0**5, size  # at least halving per +6 on average over 17..47
 
 
 def test_quick_study_error_not_obviously_affected_by_compression(quick):
-    """The note: DLC's error is "not obviously affected even at crf 47". On the simulator's eye
-    crops the test error at crf 35 is within 0.5 px of that at crf 17 (measured: README)."""
+    """The note: DLC's error is "not obviously affected even at crf 47". The quick networks are
+    noisy (one network's test error varies by about 1 px from split to split), so the stated
+    margin is 1.5 px between crf 17 and crf 35 (measured: README); an encode that hurt tracking
+    would show as errors of the eye crop's scale (an untrained network: 20-30 px)."""
     table = pd.read_csv(quick[0] / "compression_study.csv").set_index("crf")
-    assert abs(table.loc[35, "test_error_px"] - table.loc[17, "test_error_px"]) < 0.5, table["test_error_px"]
-    assert table["test_error_px"].max() < 5.0  # networks that learned: the eye crop is 100 px wide
+    assert abs(table.loc[35, "test_error_px"] - table.loc[17, "test_error_px"]) < 1.5, table["test_error_px"]
+    assert table["test_error_px"].max() < 6.0, table["test_error_px"]
 
 
 def test_project_study_trains_on_a_labelled_project(tmp_path):

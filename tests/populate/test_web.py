@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import subprocess
 import sys
 import threading
@@ -239,7 +238,6 @@ def test_pipeline_page_shows_tables_and_retry_clears_an_error(browser_page, serv
     assert rows.count() == len(_errors("WEB02")) >= 1
     assert "no raw video for the body camera of WEB02" in page.locator("#errors").inner_text()
     page.screenshot(path=str(screenshot_dir() / "web_pipeline.png"), full_page=True)
-    shutil.copy(screenshot_dir() / "web_pipeline.png", ROOT / "docs" / "web_pipeline.png")
     before = rows.count()
     rows.first.locator("button.retry").click()
     page.wait_for_load_state()
@@ -276,10 +274,13 @@ def test_review_is_saved_and_shown(browser_page, server, sessions):
     page.wait_for_function("document.querySelector('figure.video video').readyState >= 2", timeout=20_000)
     page.wait_for_function("Math.abs(document.querySelector('figure.video video').currentTime - 2) < 0.1", timeout=10_000)
     page.wait_for_function("document.querySelector('#overview-png').naturalWidth > 0", timeout=60_000)
-    drawn = page.evaluate("""() => { const c = document.querySelector('figure.video canvas');
+    # the points are drawn once the pose has arrived and the frame is shown: wait for them (a loaded
+    # machine takes seconds), then count the canvas's painted pixels
+    drawn = """() => { const c = document.querySelector('figure.video canvas');
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n; }""")
-    assert drawn > 0
+        let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n; }"""
+    page.wait_for_function(f"({drawn})() > 0", timeout=30_000)
+    assert page.evaluate(drawn) > 0
     page.screenshot(path=str(screenshot_dir() / "web_session.png"), full_page=True)
 
 
