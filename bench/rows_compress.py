@@ -153,6 +153,7 @@ def compression_dlc_study(
     from dataclasses import replace
 
     from pipeline import compression_dlc as cd
+    from populate.models import simulated_labelled_video
 
     settings = settings or cd.QUICK
     if os.environ.get("IBL_BENCH_DLC_STUDY_EPOCHS"):
@@ -163,8 +164,8 @@ def compression_dlc_study(
         crfs = tuple(int(c) for c in env.split(",")) if env else (17, 23, 29, 35, 41, 47)
     with tempfile.TemporaryDirectory(prefix="bench-dlc-study-") as tmp:
         t0 = time.perf_counter()
-        video = cd.simulated_labelled_video(Path(tmp) / "labelled", duration_s=settings.duration_s,
-                                            n_labels=settings.n_labels, seed=0)  # fmt: skip
+        video = simulated_labelled_video(Path(tmp) / "labelled", duration_s=settings.duration_s,
+                                         n_labels=settings.n_labels, seed=0)  # fmt: skip
         with contextlib.redirect_stdout(open(os.devnull, "w")):  # DeepLabCut's epoch lines
             table, per_split, timing = cd.dlc_error_study(video, crfs, "faster", Path(tmp), settings, progress=False)
         total = time.perf_counter() - t0

@@ -16,8 +16,8 @@ that for one labelled video (:class:`LabelledVideo`):
    own ``evaluate_network`` (:func:`pipeline.training.train_and_evaluate`): train and test
    error in pixels of the images trained on.
 
-Labelled videos come from the simulator (:func:`simulated_labelled_video`: a raw recording of
-one camera rendered with its truth) or from a DeepLabCut project labelled by people
+Labelled videos come from the simulator (:func:`populate.models.simulated_labelled_video`: a
+raw recording of one camera rendered with its truth) or from a DeepLabCut project labelled by people
 (:func:`project_labelled_video`: its labelled frames, in order, as a lossless video; their
 sizes per hour are those of that sequence, not of a recording).
 """
@@ -42,7 +42,6 @@ __all__ = [
     "LabelledVideo",
     "dlc_error_study",
     "project_labelled_video",
-    "simulated_labelled_video",
     "split_test_indices",
 ]
 
@@ -143,77 +142,6 @@ def split_test_indices(n: int, train_fraction: float, splits: int, seed: int) ->
                          "into a training and a test set (need at least one of each)")  # fmt: skip
     rng = np.random.default_rng([int(seed), 17])
     return [np.sort(rng.choice(n, n - n_train, replace=False)) for _ in range(int(splits))]
-
-
-def simulated_labelled_video(
-    folder: Path | str,
-    *,
-    duration_s: float,
-    n_labels: int,
-    seed: int = 0,
-    label: str = "left",
-    role: str = "eye",
-    fps: float = 60.0,
-) -> LabelledVideo:
-    """Record one simulated camera losslessly, with its truth as labels of the ``role``'s points.
-
-    The simulator renders ``duration_s`` of camera ``label`` at ``fps`` (a new mouse from
-    ``seed``) into ``<folder>/sim_<label>.raw.avi`` (FFV1, in chunks); ``n_labels`` frames
-    spread evenly over it are labelled with the true points of ``role`` in the region the
-    pipeline would cut (placed at the mean true anchor); points hidden (a blink) or outside
-    the region are unlabelled.
-    """
-    from acquisition.simulator import Behaviour, MouseScene
-    from pipeline.crops import DEFAULT_ROI_SPECS, camera_view, from_full_frame, roi_from_anchor
-    from pipeline.io.ffmpeg import ffmpeg_exe
-    from pipeline.pose import ROLE_BODYPARTS, camera_point_name
-
-    if role not in DEFAULT_ROI_SPECS:
-        raise ValueError(f"role {role!r} has no region to cut; roles with one: {', '.join(DEFAULT_ROI_SPECS)}")
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    n_frames = int(round(duration_s * fps))
-    if n_labels > n_frames:
-        raise ValueError(f"{n_labels} labelled frames asked of a {n_frames}-frame video")
-    beh = Behaviour(float(duration_s) + 1.0, seed=int(seed))
-    scene = MouseScene(beh, label, seed=int(seed))
-    w, h = scene.width, scene.height
-    times = np.arange(n_frames) / fps
-    raw = folder / f"sim_{label}.raw.avi"
-    _write_ffv1_stream(raw, (scene.render(times[i : i + 120]) for i in range(0, n_frames, 120)), w, h, fps, ffmpeg_exe())
-    indices = np.unique(np.linspace(0, n_frames - 1, int(n_labels)).round().astype(int))
-    truth = scene.truth(times[indices])
-    spec = DEFAULT_ROI_SPECS[role]
-    scale, mirror = camera_view(label, w)
-    anchor = truth.points[spec.anchor] if spec.anchor in truth.points else truth.extra_points[spec.anchor]
-    ok = np.isfinite(anchor).all(axis=1)
-    roi = roi_from_anchor(spec, anchor[ok].mean(axis=0), w, h, scale=scale, mirror=mirror)
-    labels = {}
-    for bp in ROLE_BODYPARTS[role]:
-        name = camera_point_name(bp, mirror)
-        full = truth.points[name] if name in truth.points else truth.extra_points[name]
-        xy = from_full_frame(full, roi)
-        inside = (xy[:, 0] >= -0.5) & (xy[:, 0] < roi.out_w - 0.5) & (xy[:, 1] >= -0.5) & (xy[:, 1] < roi.out_h - 0.5)
-        labels[bp] = np.where(inside[:, None], xy, np.nan)
-    return LabelledVideo(raw, indices, labels, tuple(ROLE_BODYPARTS[role]), roi, role)
-
-
-def _write_ffv1_stream(path: Path, chunks, width: int, height: int, fps: float, ffmpeg: str) -> None:
-    """Pipe grey frames chunk by chunk into a lossless FFV1 video (no whole video in memory)."""
-    import subprocess
-
-    cmd = [ffmpeg, "-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "gray", "-s", f"{width}x{height}",
-           "-r", f"{fps}", "-i", "-", "-c:v", "ffv1", "-level", "3", "-g", "1", "-pix_fmt", "gray", str(path)]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        for chunk in chunks:
-            proc.stdin.write(np.ascontiguousarray(chunk, dtype=np.uint8).tobytes())
-    finally:
-        proc.stdin.close()
-        err = proc.stderr.read().decode(errors="replace")
-        proc.wait()
-    if proc.returncode != 0:
-        raise RuntimeError(f"ffmpeg failed writing {path}: {err[-500:]}")
 
 
 def project_labelled_video(project: Path | str, folder: Path | str, *, fps: float = 30.0) -> LabelledVideo:

@@ -279,16 +279,23 @@ def compression_study(
                 base, splits=splits or base.splits, n_labels=labels or base.n_labels,
                 training=replace(base.training, epochs=epochs or base.training.epochs),
             )  # fmt: skip
-            try:
+            try:  # the labelled frames: a project that is not one, too few frames, is bad input
                 if project is not None:
                     video = cd.project_labelled_video(project, out_dir / "labelled")
                 else:
-                    video = cd.simulated_labelled_video(out_dir / "labelled", duration_s=settings.duration_s,
-                                                        n_labels=settings.n_labels, seed=seed)  # fmt: skip
-                df, per_split, timing = cd.dlc_error_study(video, crf, preset, out_dir, settings, seed=seed,
-                                                           device=device, progress=True)  # fmt: skip
+                    from populate.models import simulated_labelled_video
+
+                    video = simulated_labelled_video(out_dir / "labelled", duration_s=settings.duration_s,
+                                                     n_labels=settings.n_labels, seed=seed)  # fmt: skip
+                cd.split_test_indices(len(video.frame_indices), settings.train_fraction, 1, seed)
             except (FileNotFoundError, ValueError) as e:
                 fail(str(e), 2)
+            try:
+                df, per_split, timing = cd.dlc_error_study(video, crf, preset, out_dir, settings, seed=seed,
+                                                           device=device, progress=True)  # fmt: skip
+            except Exception as e:  # noqa: BLE001 - an encode, DeepLabCut or torch failure: one line, exit 1
+                log.debug("compression study failed", exc_info=True)
+                fail(f"compression study failed: {type(e).__name__}: {e}", 1)
             splits_path = out_dir / "compression_study_splits.csv"
             _study_csv(per_split, splits_path)
             record.update(splits_csv=str(splits_path), json=str(out_dir / "compression_study.json"), timing=timing,

@@ -86,6 +86,7 @@ __all__ = [
     "cache_root",
     "install_models",
     "simulate_training_set",
+    "simulated_labelled_video",
     "train_from_simulator",
     "train_role",
 ]
@@ -397,6 +398,67 @@ def simulate_training_set(
     n = training.n_frames
     all_images = np.concatenate(images)[:n]
     return all_images, {bp: np.concatenate(v)[:n] for bp, v in labels.items()}
+
+
+def simulated_labelled_video(
+    folder: Path | str,
+    *,
+    duration_s: float,
+    n_labels: int,
+    seed: int = 0,
+    label: str = "left",
+    role: str = "eye",
+    fps: float = 60.0,
+):
+    """Record one simulated camera losslessly, with its truth as labels of ``role``'s points.
+
+    The input of the compression study with DeepLabCut's error
+    (:func:`pipeline.compression_dlc.dlc_error_study`). The simulator renders ``duration_s``
+    of camera ``label`` at ``fps`` (a new mouse from ``seed``) into
+    ``<folder>/sim_<label>.raw.avi`` with the recorder's FFV1 writer; ``n_labels`` frames
+    spread evenly over it are labelled with the true points of ``role`` in the region the
+    pipeline would cut (placed at the mean true anchor); points hidden (a blink) or outside the
+    region are unlabelled.
+
+    Returns
+    -------
+    pipeline.compression_dlc.LabelledVideo
+    """
+    from acquisition.recorder import FFV1Writer
+    from acquisition.simulator import Behaviour, MouseScene
+    from pipeline.compression_dlc import LabelledVideo
+    from pipeline.crops import roi_from_anchor
+
+    if role not in DEFAULT_ROI_SPECS:
+        raise ValueError(f"role {role!r} has no region to cut; roles with one: {', '.join(DEFAULT_ROI_SPECS)}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    n_frames = int(round(duration_s * fps))
+    if not 0 < n_labels <= n_frames:
+        raise ValueError(f"{n_labels} labelled frames asked of a {n_frames}-frame video")
+    scene = MouseScene(Behaviour(float(duration_s) + 1.0, seed=int(seed)), label, seed=int(seed))
+    w, h = scene.width, scene.height
+    raw = folder / f"sim_{label}.raw.avi"
+    writer = FFV1Writer(raw, w, h, fps)
+    try:
+        for start in range(0, n_frames, 120):
+            for frame in scene.render(np.arange(start, min(start + 120, n_frames)) / fps):
+                writer.write(frame)
+    finally:
+        writer.close()
+    indices = np.unique(np.linspace(0, n_frames - 1, int(n_labels)).round().astype(int))
+    truth = scene.truth(indices / fps)
+    spec = DEFAULT_ROI_SPECS[role]
+    scale, mirror = camera_view(label, w)
+    anchor = _truth_xy(truth, spec.anchor)
+    ok = np.isfinite(anchor).all(axis=1)
+    roi = roi_from_anchor(spec, anchor[ok].mean(axis=0), w, h, scale=scale, mirror=mirror)
+    labels = {}
+    for bp in ROLE_BODYPARTS[role]:
+        xy = from_full_frame(_truth_xy(truth, camera_point_name(bp, mirror)), roi)
+        inside = (xy[:, 0] >= -0.5) & (xy[:, 0] < roi.out_w - 0.5) & (xy[:, 1] >= -0.5) & (xy[:, 1] < roi.out_h - 0.5)
+        labels[bp] = np.where(inside[:, None], xy, np.nan)
+    return LabelledVideo(raw, indices, labels, tuple(ROLE_BODYPARTS[role]), roi, role)
 
 
 # --------------------------------------------------------------------------------------

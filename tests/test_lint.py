@@ -19,3 +19,10 @@ def test_pipeline_never_imports_datajoint():
     pattern = re.compile(r"^\s*(import datajoint|from datajoint)", re.M)
     offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "pipeline").rglob("*.py") if pattern.search(p.read_text())]
     assert offenders == []
+
+
+def test_pipeline_imports_no_upper_layer():
+    """pipeline/ is the bottom layer: nothing in it imports schemas/, populate/ or acquisition/."""
+    pattern = re.compile(r"^\s*(from|import) (schemas|populate|acquisition)\b", re.M)
+    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "pipeline").rglob("*.py") if pattern.search(p.read_text())]
+    assert offenders == []

@@ -30,8 +30,9 @@ def test_settings_refuse_impossible_shapes(bad, message):
 def test_simulated_video_labels_are_the_truth_in_the_eye_crop(tmp_path):
     """Labels sit on the pupil inside the 100x100 eye region; the raw video is lossless FFV1."""
     from pipeline.crops import crop_frames
+    from populate.models import simulated_labelled_video
 
-    v = cd.simulated_labelled_video(tmp_path, duration_s=1.0, n_labels=10)
+    v = simulated_labelled_video(tmp_path, duration_s=1.0, n_labels=10)
     info = probe_video(v.raw)
     assert (info.codec, info.n_frames, info.width, info.height) == ("ffv1", 60, 1280, 1024)
     assert v.frame_indices.tolist() == np.linspace(0, 59, 10).round().astype(int).tolist()
