@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -974,14 +975,22 @@ def table_status() -> dict[str, dict[str, int]]:
 
 @app.command()
 def status(
-    as_json: Annotated[bool, typer.Option("--json", help='Print {table: {"rows", "pending", "reserved", "errors"}} as JSON.')] = False,
+    as_json: Annotated[bool, typer.Option("--json", help='Print {table: {"rows", "pending", "reserved", "errors"}} as JSON, with "reviews": the latest QC verdicts (session, target, verdict, reviewer, time, note) when there are any.')] = False,
     stale_after: Annotated[float, typer.Option(min=1, help="A reservation from another machine with no heartbeat for this many seconds is shown as gone.")] = 7200.0,
 ) -> None:
     """Rows done, keys pending, reserved and in error, per table; the workers holding keys
     (host, process, last heartbeat), and which of them are gone."""
     _connect_or_fail()
     result = table_status()
+    from schemas.qc import latest_reviews
+    from schemas.session import session_name
+
+    reviews = latest_reviews()
     if as_json:
+        if reviews:
+            result = dict(result, reviews=[dict(session=session_name(r), target=r["review_target"], verdict=r["verdict"],
+                                                reviewer=r["reviewer"], time=str(r["review_time"]), note=r["note"])
+                                           for r in reviews])  # fmt: skip
         print(json.dumps(result, indent=2))
         return
     print_status(result)
@@ -995,18 +1004,16 @@ def status(
             table.add_column(col)
         for r in held:
             key = " ".join(str(v) for v in r.key.values())
-            table.add_row(r.host, str(r.pid), r.table, key, f"{r.age_s:.0f} s ago", "alive" if r.alive else f"gone: {r.reason}")
+            table.add_row(*(Text(v) for v in (r.host, str(r.pid), r.table, key, f"{r.age_s:.0f} s ago",
+                                              "alive" if r.alive else f"gone: {r.reason}")))  # fmt: skip
         out.print(table)
-    from schemas.qc import latest_reviews
-    from schemas.session import session_name
-
-    reviews = latest_reviews()
     if reviews:
         table = Table(title="QC reviews (latest verdict)")
         for col in ("session", "target", "verdict", "reviewer", "when", "note"):
             table.add_column(col)
-        for r in reviews:
-            table.add_row(session_name(r), r["review_target"], r["verdict"], r["reviewer"], str(r["review_time"])[:19], r["note"])
+        for r in reviews:  # Text: a reviewer's note such as "[/]" is shown, not read as markup
+            table.add_row(*(Text(str(v)) for v in (session_name(r), r["review_target"], r["verdict"], r["reviewer"],
+                                                   str(r["review_time"])[:19], r["note"])))  # fmt: skip
         out.print(table)
     dead = [r for r in held if not r.alive]
     if dead:
@@ -1120,7 +1127,8 @@ def serve(
         token = token or web_token()
     except (ValueError, FileNotFoundError) as e:
         fail(str(e), 2)
-    web = create_app(settings.data_root, token, stale_after=stale_after)
+    hosts = [host] + ([socket.gethostname(), socket.getfqdn()] if host in ("0.0.0.0", "::", "") else [])
+    web = create_app(settings.data_root, token, stale_after=stale_after, hosts=hosts)  # answers only to these Host names
     shown = f"[{host}]" if ":" in host else host
     config = uvicorn.Config(web, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
@@ -1129,6 +1137,7 @@ def serve(
         sock = socket.socket(family)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        sock.listen(128)  # connections wait from now on (the test fixtures connect once the address is printed)
     except OSError as e:
         fail(f"cannot listen on {host}:{port}: {e.strerror or e}", 2)
     port = sock.getsockname()[1]
@@ -1184,16 +1193,12 @@ FeatureParamsOpt = Annotated[str, typer.Option(help="Feature parameter set (Feat
 def _analyst_session(subject: str, date: str, number: int) -> dict:
     """Activate the database and return the session's key; exit 2 if it is not in Session."""
     _activate()
-    from schemas.session import Session
+    from schemas.session import session_key_from_text
 
     try:
-        day = dt.date.fromisoformat(date)
-    except ValueError:
-        fail(f"date must be YYYY-MM-DD, got {date!r}", 2)
-    key = {"subject": subject, "session_date": day, "session_number": number}
-    if not Session & key:
-        fail(f"no session {subject}/{date}/{number:03d} in the Session table", 2)
-    return key
+        return session_key_from_text(subject, date, number)
+    except ValueError as e:
+        fail(str(e), 2)
 
 
 def _export_session(exporter: str, subject: str, date: str, number: int, out_path: Path | None, *,

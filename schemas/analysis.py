@@ -78,6 +78,7 @@ __all__ = [
     "pose_dataframe",
     "regular_grid",
     "session_key",
+    "session_overview_data",
 ]
 
 SESSION_KEY = ("subject", "session_date", "session_number")
@@ -478,9 +479,21 @@ def plot_session(
     Path
         ``png``.
     """
+    from pipeline.plots_session import plot_session_overview
+
+    return plot_session_overview(png, **session_overview_data(restriction, feature_params=feature_params,
+                                                              frame_index=frame_index))  # fmt: skip
+
+
+def session_overview_data(restriction: Any, *, feature_params: str = "ibl", frame_index: int | None = None) -> dict:
+    """What :func:`plot_session` draws, read from the tables (and the frame from its video).
+
+    The keyword arguments of :func:`pipeline.plots_session.plot_session_overview` but ``png``:
+    the reading (database) and the drawing can happen apart, e.g. the web page draws outside
+    its database lock. Parameters as :func:`plot_session`.
+    """
     from pipeline import layout
     from pipeline.io.video import read_frames_at
-    from pipeline.plots_session import plot_session_overview
     from schemas import config
     from schemas.compression import CompressedVideo
     from schemas.features import PoseQC
@@ -534,10 +547,8 @@ def plot_session(
     for row in (PoseQC.Check & skey).proj("outcome").to_dicts():
         qc.setdefault(f"{row['camera_label']} pose", {})[row["check_name"]] = row["outcome"]
     clocks = sorted(set((SyncPulses & skey).to_arrays("clock")))
-    return plot_session_overview(
-        png, views=views, pupil=pupils, licks=licks, qc=qc, clock="/".join(clocks) or "DAQ",
-        title=f"{session_name(skey)}", rois=rois,
-    )  # fmt: skip
+    return dict(views=views, pupil=pupils, licks=licks, qc=qc, clock="/".join(clocks) or "DAQ",
+                title=f"{session_name(skey)}", rois=rois)  # fmt: skip
 
 
 def plot_peri_event(

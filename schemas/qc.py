@@ -218,6 +218,8 @@ def _jsonable(x):
 VERDICTS = ("pass", "fail", "needs-work")
 #: ``QCReview.review_target`` of a review of the whole session (else a camera label).
 SESSION_TARGET = "session"
+#: Times :func:`add_review` tries to insert when other processes save reviews of the same target at once.
+REVIEW_ATTEMPTS = 5
 
 
 @schema
@@ -256,6 +258,9 @@ def add_review(session_key: dict, reviewer: str, verdict: str, note: str = "", *
         If the session is not in ``Session``, the target is neither ``session`` nor a camera
         of the session's rig, the verdict is not one of :data:`VERDICTS`, the reviewer is
         empty, or the note is longer than 2000 characters.
+    datajoint.errors.DuplicateError
+        If other processes kept saving reviews of the same target at the same millisecond
+        through :data:`REVIEW_ATTEMPTS` attempts (each attempt moves the time 1 ms later).
     """
     key = {k: session_key[k] for k in ("subject", "session_date", "session_number")}
     if not Session & key:
@@ -272,15 +277,27 @@ def add_review(session_key: dict, reviewer: str, verdict: str, note: str = "", *
         raise ValueError("reviewer must be a name of 1 to 64 characters")
     if len(note) > 2000:
         raise ValueError(f"note is {len(note)} characters; at most 2000")
-    connection = QCReview.connection
-    now = connection.query("SELECT CURRENT_TIMESTAMP(3)").fetchone()[0]
-    now = now.replace(tzinfo=None) if now.tzinfo is not None else now
-    last = (QCReview & key & {"review_target": target}).to_arrays("review_time")
+    target_key = dict(key, review_target=target)
+    last = (QCReview & target_key).to_arrays("review_time")
+    now = _server_time(QCReview.connection)
     if len(last) and now <= max(last):  # two reviews within the same millisecond: keep both, in order
         now = max(last) + dt.timedelta(milliseconds=1)
-    row = dict(key, review_target=target, review_time=now, reviewer=reviewer, verdict=verdict, note=note)
-    QCReview.insert1(row)
+    row = dict(target_key, review_time=now, reviewer=reviewer, verdict=verdict, note=note)
+    for _ in range(REVIEW_ATTEMPTS - 1):
+        try:
+            QCReview.insert1(row)
+            return row
+        except dj.errors.DuplicateError:  # another process saved a review of this target at that time
+            last = (QCReview & target_key).to_arrays("review_time")
+            row["review_time"] = max([row["review_time"], *last]) + dt.timedelta(milliseconds=1)
+    QCReview.insert1(row)  # the last attempt: a DuplicateError now is raised
     return row
+
+
+def _server_time(connection) -> dt.datetime:
+    """The database server's clock (ms), without time zone."""
+    now = connection.query("SELECT CURRENT_TIMESTAMP(3)").fetchone()[0]
+    return now.replace(tzinfo=None) if now.tzinfo is not None else now
 
 
 def latest_reviews(restriction=None) -> list[dict]:

@@ -11,6 +11,7 @@ CameraRecording : one raw video per camera of a session, ingested from the sessi
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import uuid
 from pathlib import Path
@@ -364,6 +365,38 @@ def _session_name(key: dict) -> str:
 def session_name(key: dict) -> str:
     """``subject/date/NNN`` of a session key, for messages."""
     return _session_name(key)
+
+
+def session_key_from_text(subject: str, date, number) -> dict:
+    """The ``Session`` key of a session named as text (a URL's or a command line's parts).
+
+    Parameters
+    ----------
+    subject : str
+        Subject nickname.
+    date : str or datetime.date
+        Session date, ``YYYY-MM-DD``.
+    number : str or int
+        Session number of that day.
+
+    Raises
+    ------
+    ValueError
+        If the date is not ``YYYY-MM-DD``, the number not an integer, or the session is not in
+        ``Session`` (the message names it).
+    """
+    try:
+        day = date if isinstance(date, dt.date) else dt.date.fromisoformat(str(date))
+    except ValueError:
+        raise ValueError(f"no session {subject}/{date}/{number}: the date must be YYYY-MM-DD, got {date!r}") from None
+    try:
+        n = int(number)
+    except (TypeError, ValueError):
+        raise ValueError(f"no session {subject}/{date}/{number}: the session number must be an integer, got {number!r}") from None
+    key = {"subject": subject, "session_date": day, "session_number": n}
+    if not Session & key:
+        raise ValueError(f"no session {_session_name(key)} in the Session table")
+    return key
 
 
 def insert_session(folder: Path, *, rig_type: str, start_time, session_uuid: uuid.UUID | None = None,

@@ -98,3 +98,20 @@ def test_project_study_trains_on_a_labelled_project(tmp_path):
 def test_bad_sources_are_usage_errors(tmp_path, args, message):
     done = _cli(*args, "--out", str(tmp_path), timeout=120)
     assert done.returncode == 2 and message in done.stderr and done.stdout == ""
+
+
+def test_raw_video_study_gives_size_and_quality_only(tmp_path):
+    """``compression study RAW``: size and quality per crf, no networks (the command before Figure 7)."""
+    import numpy as np
+
+    from pipeline.io.video import write_video
+
+    rng = np.random.default_rng(0)
+    frames = np.clip(rng.normal(100, 20, (30, 64, 64)), 0, 255).astype(np.uint8)
+    raw = write_video(tmp_path / "raw.avi", frames, 30.0)
+    done = _cli(str(raw), "--crf", "35", "--crf", "23", "--out", str(tmp_path / "out"), "--json", timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    table = pd.read_csv(tmp_path / "out" / "compression_study.csv")
+    assert table["crf"].tolist() == [23, 35] and "test_error_px" not in table.columns
+    assert table["size_bytes"].iloc[0] > table["size_bytes"].iloc[1]
+    assert [r["crf"] for r in json.loads(done.stdout)["rows"]] == [23, 35]

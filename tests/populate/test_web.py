@@ -66,6 +66,12 @@ def _url(key: dict) -> str:
     return f"/session/{key['subject']}/{key['session_date']}/{int(key['session_number'])}"
 
 
+def _key_json(key: dict, **more) -> str:
+    from populate.worker import plain_key
+
+    return json.dumps(plain_key(dict(key, **more)))
+
+
 def _errors(subject: str) -> list:
     from populate.tables import computed_tables
     from populate.worker import list_errors
@@ -80,14 +86,14 @@ def client(db, sessions):
 
     from populate.web import create_app
 
-    with TestClient(create_app(db.data_root, TOKEN)) as c:
+    with TestClient(create_app(db.data_root, TOKEN), base_url="http://127.0.0.1") as c:
         yield c
 
 
 def test_actions_without_the_token_are_refused(db, client, sessions):
     n_errors = len(_errors("WEB02"))
     assert n_errors == 2  # the right and body cameras have no raw video
-    key = json.dumps({"subject": "WEB02", "camera_label": "right"})
+    key = _key_json(sessions["broken"], camera_label="right")
     for headers, data in (({}, {"table": "CameraRecording", "key": key}),
                           ({}, {"table": "CameraRecording", "key": key, "token": "wrong"}),
                           ({"X-IBL-Video-Token": "wrong"}, {"table": "CameraRecording", "key": key})):  # fmt: skip
@@ -103,8 +109,13 @@ def test_actions_without_the_token_are_refused(db, client, sessions):
                        headers={"X-IBL-Video-Token": TOKEN, "Accept": "application/json"})  # fmt: skip
     assert done.status_code == 200 and done.json()["cleared"] == 1
     assert [e.key["camera_label"] for e in _errors("WEB02")] == ["body"]
-    bad = client.post("/retry", data={"table": "NoSuchTable", "key": "{}", "token": TOKEN})
+    bad = client.post("/retry", data={"table": "NoSuchTable", "key": key, "token": TOKEN})
     assert bad.status_code == 400 and "unknown table" in bad.text
+    # a key that is not the table's whole primary key would clear many errors: refused
+    for partial in ("{}", json.dumps({"subject": "WEB02"}), "[]"):
+        refused = client.post("/retry", data={"table": "CameraRecording", "key": partial, "token": TOKEN})
+        assert refused.status_code == 400 and "primary key" in refused.text, partial
+    assert len(_errors("WEB02")) == 1
     # the page never carries the token or the database's password
     saved = client.post(_url(sessions["good"]) + "/review", data={"reviewer": "eve", "verdict": "needs-work", "token": TOKEN},
                         follow_redirects=False)  # fmt: skip
@@ -118,6 +129,7 @@ def test_actions_without_the_token_are_refused(db, client, sessions):
 
 def test_files_only_under_the_data_root(db, client, sessions, tmp_path):
     from schemas.compression import CompressedVideo
+    from schemas.session import CameraRecording
 
     outside = db.data_root.parent / "secret.txt"
     outside.write_text("not for the browser")
@@ -133,13 +145,31 @@ def test_files_only_under_the_data_root(db, client, sessions, tmp_path):
     video = (CompressedVideo & sessions["good"]).fetch1("compressed_video_path")
     served = client.get("/files/" + video, headers={"Range": "bytes=0-99"})
     assert served.status_code == 206 and served.content == (db.data_root / video).read_bytes()[:100]
+    raw = (CameraRecording & sessions["good"]).fetch1("raw_video_path")
+    assert client.get("/files/" + raw, headers={"Range": "bytes=0-9"}).status_code == 206
+    # only the videos the tables store: not the database, the store, logs or settings under the root
+    stored = sorted(p for p in (db.data_root / ".store").rglob("*") if p.is_file())
+    assert stored, "the module's arrays are in <root>/.store"
+    private = [stored[0].relative_to(db.data_root).as_posix()]
+    for relative in (".db/pgdata/PG_VERSION", "logs/worker.log", "ibl_video.toml", "WEB01/notes.txt"):
+        (db.data_root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (db.data_root / relative).write_text("private")
+        private.append(relative)
+    for relative in private:
+        answer = client.get("/files/" + relative)
+        assert answer.status_code == 404 and "not a video of the tables" in answer.text, relative
+    # DNS rebinding: a page of another name resolved to this address is not answered
+    assert client.get("/api/status", headers={"Host": "rebind.example:8050"}).status_code == 400
+    assert client.get("/api/status", headers={"Host": "localhost:8050"}).status_code == 200
 
 
 def test_missing_session_is_a_404_with_a_message(client):
     answer = client.get("/session/NOBODY/2026-01-02/3", headers={"Accept": "text/html"})
     assert answer.status_code == 404
     assert "no session NOBODY/2026-01-02/003 in the Session table" in answer.text
-    assert client.get("/session/NOBODY/yesterday/1").status_code == 404
+    bad_date = client.get("/session/NOBODY/yesterday/1")
+    assert bad_date.status_code == 404 and "the date must be YYYY-MM-DD, got 'yesterday'" in bad_date.text
+    assert "session number must be an integer" in client.get("/session/NOBODY/2026-01-02/x").text
     assert "unknown camera 'ephys'/'top'" in client.get("/camera/top").text
 
 
@@ -149,10 +179,19 @@ def test_session_page_and_pose_json(client, sessions):
     good = sessions["good"]
     page = client.get(_url(good))
     assert page.status_code == 200
-    for text in ("qc-grid", "brightness", "left camera", "left pose", "Thresholds", "pupil_blocked", "<video"):
+    for text in ("qc-grid", "brightness", "left camera:", "left pose:", "threshold", "pupil_blocked", "<video"):
         assert text in page.text, text
+    # the QC grid is the report's (schemas.report.qc_table): its thresholds, one row per check
+    from schemas.report import qc_table
+
+    table = qc_table(good)
+    assert page.text.count('<tr class="outcome-') == len(table.rows) > 0
+    assert "mean grey in [" in page.text and "GPIO changes = DAQ TTL pulses" in page.text
+    draws = client.app.state.overview_draws
     png = client.get(_url(good) + "/overview.png")
     assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+    again = client.get(_url(good) + "/overview.png")  # drawn once, then from the cache
+    assert again.content == png.content and client.app.state.overview_draws == draws + 1
     pose_key = (DLCPose & good).fetch1("KEY")
     from populate.worker import plain_key
 
@@ -164,6 +203,36 @@ def test_session_page_and_pose_json(client, sessions):
     for part, rows in data["points"].items():
         if rows[0] is not None:
             np.testing.assert_allclose(rows[0], truth[part][first], atol=0.01)
+    # past the end (the video's last instant): the window still holds the last frame
+    end = client.get(_url(good) + "/pose/left.json", params={"start": 1e6, "key": json.dumps(plain_key(pose_key))}).json()
+    assert end["first_frame"] == end["n_frames"] - 1 and all(len(rows) == 1 for rows in end["points"].values())
+
+
+def test_session_overview_is_drawn_outside_the_database_lock(db, client, sessions, monkeypatch):
+    """While the overview figure is drawn, the pages (which need the database lock) answer."""
+    import pipeline.plots_session
+
+    drawing, release = threading.Event(), threading.Event()
+    draw = pipeline.plots_session.plot_session_overview
+
+    def slow_draw(*args, **kwargs):
+        drawing.set()
+        assert release.wait(10), "the pages did not answer while the overview was drawn"
+        return draw(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline.plots_session, "plot_session_overview", slow_draw)
+    client.app.state.overviews.clear()  # drawn again
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("png", client.get(_url(sessions["good"]) + "/overview.png")))
+    thread.start()
+    try:
+        assert drawing.wait(60)
+        for path in (_url(sessions["good"]), "/"):
+            assert client.get(path).status_code == 200, path
+    finally:
+        release.set()
+        thread.join(60)
+    assert "png" in result and result["png"].status_code == 200, "the overview was drawn holding the database lock"
 
 
 def test_status_api_and_cli_show_the_latest_verdict(db, client, sessions):
@@ -176,13 +245,87 @@ def test_status_api_and_cli_show_the_latest_verdict(db, client, sessions):
     add_review(good, "ann", "needs-work", "pupil dim", target="left")
     add_review(good, "bob", "fail", "first look")
     add_review(good, "bob", "pass", "fine after all")
+    add_review(good, "[bold]eve", "needs-work", "[/] [red]x", target="body")  # rich markup is shown as typed
     result = subprocess.run([sys.executable, "-m", "populate.cli", "status"], env=dict(db.cli_env(), COLUMNS="200"),
                             cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if "WEB01" in line]
     assert any("session" in line and "pass" in line and "fine after all" in line for line in lines), result.stdout
     assert any("left" in line and "needs-work" in line for line in lines)
+    assert any("body" in line and "[bold]eve" in line and "[/] [red]x" in line for line in lines), result.stdout
     assert not any("first look" in line for line in lines)  # an older verdict is kept, not shown
+    as_json = subprocess.run([sys.executable, "-m", "populate.cli", "status", "--json"], env=db.cli_env(), cwd=ROOT,
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert as_json.returncode == 0, as_json.stderr
+    reviews = {(r["session"], r["target"]): r for r in json.loads(as_json.stdout)["reviews"]}
+    name = f"WEB01/{good['session_date']}/{int(good['session_number']):03d}"
+    assert (reviews[(name, "session")]["verdict"], reviews[(name, "session")]["note"]) == ("pass", "fine after all")
+    assert reviews[(name, "body")]["note"] == "[/] [red]x" and reviews[(name, "left")]["verdict"] == "needs-work"
+    assert json.loads(as_json.stdout)["CameraRecording"]["rows"] >= 2
+
+
+def test_two_reviews_at_the_same_instant_are_both_kept(db, sessions, monkeypatch):
+    """Two processes saving a review of one target in the same millisecond: both rows are kept."""
+    import datetime as dt
+
+    import schemas.qc
+    from schemas.qc import QCReview, add_review
+
+    instant = dt.datetime(2030, 1, 2, 3, 4, 5, 678000)
+    other = {}
+
+    def clock(connection):  # between my read of the latest review and my insert, the other process saves
+        if "row" not in other:
+            other["row"] = None
+            other["row"] = add_review(sessions["broken"], "other", "fail", "saved first")
+        return instant
+
+    monkeypatch.setattr(schemas.qc, "_server_time", clock)
+    mine = add_review(sessions["broken"], "me", "pass", "saved second")
+    assert other["row"]["review_time"] == instant
+    assert mine["review_time"] == instant + dt.timedelta(milliseconds=1)
+    rows = (QCReview & sessions["broken"]).to_dicts(order_by="review_time")
+    assert [(r["reviewer"], r["review_time"]) for r in rows] == [("other", instant), ("me", mine["review_time"])]
+
+
+def test_pipeline_page_shows_a_worker_holding_a_key(db, client, sessions):
+    import os
+    import platform
+
+    from populate.worker import jobs_table
+    from schemas.session import CameraRecording
+
+    key = dict(sessions["pending"], camera_label="body")
+    job = jobs_table(CameraRecording, declare=True)
+    job.refresh(key)
+    assert job.reserve(key)  # as a worker does before its make
+    try:
+        page = client.get("/").text
+        workers = page[page.index('<table id="workers">'):]
+        workers = workers[:workers.index("</table>")]
+        assert f"<td>{platform.node()}</td><td>{os.getpid()}</td>" in workers, workers
+        assert "CameraRecording" in workers and "alive" in workers
+        status = client.get("/api/status").json()
+        assert any(w["host"] == platform.node() and w["pid"] == os.getpid() for w in status["workers"])
+    finally:
+        (job & key).delete_quick()
+
+
+def test_unlock_and_camera_requests_refuse_bad_input(client):
+    for target, expected in (("/session/a/b/1#reviews", "/session/a/b/1#reviews"), ("//evil.example/x", "/"),
+                             ("https://evil.example/", "/"), ("/\\evil.example", "/"), ("evil", "/")):  # fmt: skip
+        answer = client.post("/unlock", data={"token": TOKEN, "next": target}, follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == expected, target
+    # no token field: refused (403) without a token, unlocked with the header; never a 500
+    client.cookies.clear()  # forget the token cookie the unlocks above set
+    assert client.post("/unlock", data={"next": "/"}, follow_redirects=False).status_code == 403
+    by_header = client.post("/unlock", data={}, headers={"X-IBL-Video-Token": TOKEN}, follow_redirects=False)
+    assert by_header.status_code == 303 and by_header.headers["location"] == "/"
+    for query in ("skip=x", "skip=-1", "skip=1000000"):
+        answer = client.get("/camera/left/frame.jpg?" + query)
+        assert answer.status_code == 400 and "skip must be an integer from 0 to" in answer.text, query
+    assert client.get("/camera/left/stream?frames=lots").status_code == 400
+    assert client.app.state.open_cameras == 0
 
 
 # ---------------------------------------------------------------- browser tests (real server, real chromium)
@@ -252,6 +395,7 @@ def test_pipeline_page_shows_tables_and_retry_clears_an_error(browser_page, serv
 
 def test_review_is_saved_and_shown(browser_page, server, sessions):
     from schemas.qc import QCReview
+    from schemas.session import CameraRecording
 
     good = sessions["good"]
     page = browser_page
@@ -282,6 +426,17 @@ def test_review_is_saved_and_shown(browser_page, server, sessions):
     page.wait_for_function(f"({drawn})() > 0", timeout=30_000)
     assert page.evaluate(drawn) > 0
     page.screenshot(path=str(screenshot_dir() / "web_session.png"), full_page=True)
+    # at the end of the video the last frame's points are drawn, and the pose is not fetched again and again
+    requests = []
+    page.on("request", lambda r: requests.append(r.url) if "/pose/" in r.url else None)
+    page.evaluate("() => { const v = document.querySelector('figure.video video'); v.currentTime = v.duration; }")
+    page.wait_for_function("(() => { const v = document.querySelector('figure.video video'); return v.ended || "
+                           "Math.abs(v.currentTime - v.duration) < 0.05; })()", timeout=10_000)  # fmt: skip
+    time.sleep(1.0)
+    assert len(requests) <= 1, requests
+    n_frames = (CameraRecording & good & {"camera_label": "left"}).fetch1("n_frames")
+    assert int(page.locator("figure.video .frame").inner_text()) == n_frames - 1
+    assert page.evaluate(drawn) > 0
 
 
 def test_camera_page_shows_a_live_image_that_changes(browser_page, server):
@@ -296,7 +451,38 @@ def test_camera_page_shows_a_live_image_that_changes(browser_page, server):
     a, b = (np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=float) for png in (first, second))
     assert a.shape == b.shape and np.abs(a - b).mean() > 0.1
     page.screenshot(path=str(screenshot_dir() / "web_camera.png"), full_page=True)
-    page.goto("about:blank")  # closes the stream
+    page.goto("about:blank")  # closes the stream: the server releases the camera
+    _wait_for_open_cameras(server, 0)
+
+
+def _open_cameras(server: str) -> int:
+    import urllib.request
+
+    with urllib.request.urlopen(server + "/api/status", timeout=10) as answer:
+        return json.loads(answer.read())["open_cameras"]
+
+
+def _wait_for_open_cameras(server: str, n: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while (now := _open_cameras(server)) != n:
+        assert time.monotonic() < deadline, f"{now} cameras open, expected {n}"
+        time.sleep(0.1)
+
+
+def test_camera_is_released_when_the_client_leaves(server):
+    import http.client
+    from urllib.parse import urlsplit
+
+    address = urlsplit(server)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=20)
+    connection.request("GET", "/camera/left/stream")
+    answer = connection.getresponse()
+    assert answer.status == 200 and answer.getheader("Content-Type").startswith("multipart/x-mixed-replace")
+    assert b"Content-Type: image/jpeg" in answer.read(2000)
+    assert _open_cameras(server) == 1
+    answer.close()
+    connection.close()  # the viewer leaves in the middle of the stream
+    _wait_for_open_cameras(server, 0)
 
 
 def test_page_stays_responsive_while_a_populate_runs(db, server, sessions):

@@ -28,11 +28,13 @@ function poseOverlay(fig) {
   const video = fig.querySelector("video"), canvas = fig.querySelector("canvas");
   const seek = fig.querySelector(".seek"), frameLabel = fig.querySelector(".frame");
   const fps = parseFloat(fig.dataset.fps), poseKey = fig.dataset.poseKey;
-  let pose = null, loading = false;
+  let pose = null, loading = false, requested = null;
   async function load(start) {
-    if (!poseKey || loading) return;
+    const from = Math.max(0, start - 1).toFixed(2);
+    if (!poseKey || loading || from === requested) return;  // that window is here (or failed): no refetch
     loading = true;
-    const url = fig.dataset.poseUrl + "?start=" + Math.max(0, start - 1).toFixed(2) + "&key=" + encodeURIComponent(poseKey);
+    requested = from;
+    const url = fig.dataset.poseUrl + "?start=" + from + "&key=" + encodeURIComponent(poseKey);
     try { const r = await fetch(url); if (r.ok) pose = await r.json(); } finally { loading = false; }
   }
   function draw() {
@@ -40,11 +42,12 @@ function poseOverlay(fig) {
     if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
     const ctx = canvas.getContext("2d");
     ctx.clearRect(0, 0, w, h);
-    const i = Math.floor(video.currentTime * fps + 1e-3);
+    let i = Math.floor(video.currentTime * fps + 1e-3);
+    if (pose) i = Math.min(i, pose.n_frames - 1);  // the end of the video is its last frame
     frameLabel.textContent = i;
     if (!pose || !video.videoWidth) return;
     const j = i - pose.first_frame, n = Object.values(pose.points)[0].length;
-    if (j < 0 || j >= n) { load(video.currentTime); return; }
+    if (j < 0 || j >= n) { load(i / fps); return; }
     const sx = w / video.videoWidth, sy = h / video.videoHeight;
     for (const [name, rows] of Object.entries(pose.points)) {
       const p = rows[j];
