@@ -147,8 +147,9 @@ def compression_dlc_study(
 
     ``ratio`` = whole study / training: how much the study costs beyond training the networks
     (simulating and encoding the video, decoding and cropping the labelled frames, making the
-    DeepLabCut projects, evaluating). ``IBL_BENCH_DLC_STUDY_EPOCHS`` and
-    ``IBL_BENCH_DLC_STUDY_CRFS`` (comma-separated) shrink it for a smoke run.
+    DeepLabCut projects, evaluating). ``IBL_BENCH_DLC_STUDY_EPOCHS``,
+    ``IBL_BENCH_DLC_STUDY_SECONDS`` (the video) and ``IBL_BENCH_DLC_STUDY_CRFS``
+    (comma-separated) shrink it for a smoke run.
     """
     from dataclasses import replace
 
@@ -156,6 +157,8 @@ def compression_dlc_study(
     from populate.models import simulated_labelled_video
 
     settings = settings or cd.QUICK
+    if os.environ.get("IBL_BENCH_DLC_STUDY_SECONDS"):
+        settings = replace(settings, duration_s=float(os.environ["IBL_BENCH_DLC_STUDY_SECONDS"]))
     if os.environ.get("IBL_BENCH_DLC_STUDY_EPOCHS"):
         epochs = int(os.environ["IBL_BENCH_DLC_STUDY_EPOCHS"])
         settings = replace(settings, training=replace(settings.training, epochs=epochs))

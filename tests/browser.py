@@ -25,49 +25,26 @@ screenshot_dir
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.debian import apt_install, unavailable
+
 CHROMIUM = Path("/usr/bin/chromium")
 PACKAGES = ("chromium", "fonts-dejavu-core")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _unavailable(message: str):
-    if IN_CI:
-        pytest.fail(message + " (CI=true: the browser tests must run)")
-    pytest.skip(message)
-
-
 def ensure_chromium() -> Path:
-    """Debian's chromium, installed with ``apt-get`` when missing.
+    """Debian's chromium, installed with ``apt-get`` when missing (:func:`tests.debian.apt_install`).
 
     Returns
     -------
     Path
         The browser executable.
-
-    Notes
-    -----
-    Skips the calling test (fails it with ``CI=true``) when the browser is missing and
-    cannot be installed (not root, no ``apt-get``, or ``apt-get`` failed).
     """
-    if CHROMIUM.exists():
-        return CHROMIUM
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        _unavailable(f"{CHROMIUM} is not installed and this user cannot install it (needs root and apt-get)")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    install = ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES]
-    done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=1800)
-    if done.returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=900)
-        done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=1800)
-    if done.returncode != 0 or not CHROMIUM.exists():
-        _unavailable(f"apt-get could not install {' '.join(PACKAGES)}: {done.stderr.strip()[-500:]}")
+    apt_install(PACKAGES, what="browser", installed=CHROMIUM.exists)
     return CHROMIUM
 
 
@@ -89,7 +66,7 @@ def chromium_browser():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("the playwright package is not installed (pip install -e '.[dev]')")
+        unavailable("the playwright package is not installed (pip install -e '.[dev]')", "browser")
     executable = ensure_chromium()
     args = ["--no-sandbox"] if os.geteuid() == 0 else []
     with sync_playwright() as playwright:

@@ -1032,6 +1032,21 @@ def read_split(project: DlcProject, shuffle: int = 1, trainset_index: int = 0) -
     return out
 
 
+def _evaluation_folder(project: DlcProject, shuffle: int, snapshot: Path | str, trainset_index: int) -> tuple[Path, str]:
+    """The folder ``evaluate_network`` writes a shuffle's results to, and the snapshot's ``<uid>``
+    in their file names (``best-<epoch>`` or ``<epoch>``)."""
+    m = _SNAPSHOT_RE.match(Path(snapshot).name)
+    if not m:
+        raise ValueError(f"not a DeepLabCut snapshot name: {snapshot}")
+    uid = f"{'best-' if m.group(1) else ''}{int(m.group(2))}"
+    frac = project.training_fractions[trainset_index]
+    folder = (
+        project.project_path / "evaluation-results-pytorch" / f"iteration-{project.iteration}"
+        / f"{project.task}{project.date}-trainset{trainset_percent(frac)}shuffle{int(shuffle)}"
+    )  # fmt: skip
+    return folder, uid
+
+
 def read_keypoint_evaluation(
     project: DlcProject, shuffle: int, snapshot: Path | str, trainset_index: int = 0
 ) -> dict[str, tuple[float, float]]:
@@ -1057,15 +1072,7 @@ def read_keypoint_evaluation(
     """
     import pandas as pd
 
-    m = _SNAPSHOT_RE.match(Path(snapshot).name)
-    if not m:
-        raise ValueError(f"not a DeepLabCut snapshot name: {snapshot}")
-    uid = f"{'best-' if m.group(1) else ''}{int(m.group(2))}"
-    frac = project.training_fractions[trainset_index]
-    folder = (
-        project.project_path / "evaluation-results-pytorch" / f"iteration-{project.iteration}"
-        / f"{project.task}{project.date}-trainset{trainset_percent(frac)}shuffle{int(shuffle)}"
-    )  # fmt: skip
+    folder, uid = _evaluation_folder(project, shuffle, snapshot, trainset_index)
     found = sorted(folder.glob(f"*shuffle{int(shuffle)}_snapshot_{uid}-keypoint-results.csv"))
     if not found:
         raise FileNotFoundError(
@@ -1110,15 +1117,7 @@ def read_evaluation_predictions(
     """
     import pandas as pd
 
-    m = _SNAPSHOT_RE.match(Path(snapshot).name)
-    if not m:
-        raise ValueError(f"not a DeepLabCut snapshot name: {snapshot}")
-    uid = f"{'best-' if m.group(1) else ''}{int(m.group(2))}"
-    frac = project.training_fractions[trainset_index]
-    folder = (
-        project.project_path / "evaluation-results-pytorch" / f"iteration-{project.iteration}"
-        / f"{project.task}{project.date}-trainset{trainset_percent(frac)}shuffle{int(shuffle)}"
-    )  # fmt: skip
+    folder, uid = _evaluation_folder(project, shuffle, snapshot, trainset_index)
     found = sorted(folder.glob(f"*shuffle{int(shuffle)}_snapshot_{uid}.h5"))
     if not found:
         raise FileNotFoundError(

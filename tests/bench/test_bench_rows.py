@@ -75,6 +75,7 @@ def test_compression_dlc_study_row_says_how_much_is_training(monkeypatch):
 
     monkeypatch.setenv("IBL_BENCH_DLC_STUDY_EPOCHS", "1")
     monkeypatch.setenv("IBL_BENCH_DLC_STUDY_CRFS", "23,41")
+    monkeypatch.setenv("IBL_BENCH_DLC_STUDY_SECONDS", "2")
     result = compression_dlc_study()
     assert result.row == "compression-dlc-study"
     assert 0 < result.baseline_seconds < result.seconds

@@ -22,32 +22,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.debian import apt_install
 from tests.populate.test_faults import visible_files, wait_for
 
 pytestmark = pytest.mark.slow
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 PACKAGES = ("slurm-wlm", "munge")
 
 
-def _unavailable(message: str):
-    if IN_CI:
-        pytest.fail(message + " (CI=true: the SLURM tests must run)")
-    pytest.skip(message)
-
-
 def _ensure_installed() -> None:
-    if all(shutil.which(exe) for exe in ("slurmctld", "slurmd", "sbatch", "munged", "mungekey")):
-        return
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        _unavailable("SLURM is not installed and this user cannot install it (needs root and apt-get)")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    install = ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES]
-    done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900)
-    if done.returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=900)
-        done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900)
-    if done.returncode != 0:
-        _unavailable(f"apt-get could not install {' '.join(PACKAGES)}: {done.stderr.strip()[-500:]}")
+    apt_install(PACKAGES, what="SLURM", timeout=900,
+                installed=lambda: all(shutil.which(e) for e in ("slurmctld", "slurmd", "sbatch", "munged", "mungekey")))  # fmt: skip
 
 
 def _free_port() -> int:
