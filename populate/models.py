@@ -315,6 +315,19 @@ def _truth_xy(truth, name: str) -> np.ndarray:
     return truth.extra_points[name]
 
 
+def _crop_labels(truth, roi, bodyparts, mirror: bool) -> dict[str, np.ndarray]:
+    """True points of ``bodyparts`` in ``roi``'s crop pixels; hidden or outside the crop: NaN."""
+    labels = {}
+    for bp in bodyparts:
+        xy = from_full_frame(_truth_xy(truth, camera_point_name(bp, mirror)), roi)
+        inside = (
+            (xy[:, 0] >= -0.5) & (xy[:, 0] < roi.out_w - 0.5)
+            & (xy[:, 1] >= -0.5) & (xy[:, 1] < roi.out_h - 0.5)
+        )  # fmt: skip
+        labels[bp] = np.where(inside[:, None], xy, np.nan)
+    return labels
+
+
 def simulate_training_set(
     role: str,
     training: RoleTraining,
@@ -382,13 +395,8 @@ def simulate_training_set(
             if len(img) != len(times):
                 raise RuntimeError(f"clip {clip}: {len(img)} crop frames for {len(times)} frames")
             images.append(img)
-            for bp in bodyparts:
-                xy = from_full_frame(_truth_xy(truth, camera_point_name(bp, mirror)), roi)
-                inside = (
-                    (xy[:, 0] >= -0.5) & (xy[:, 0] < roi.out_w - 0.5)
-                    & (xy[:, 1] >= -0.5) & (xy[:, 1] < roi.out_h - 0.5)
-                )  # fmt: skip
-                labels[bp].append(np.where(inside[:, None], xy, np.nan))
+            for bp, xy in _crop_labels(truth, roi, bodyparts, mirror).items():
+                labels[bp].append(xy)
         clip.unlink()
         if (c + 1) % 10 == 0 or c + 1 == n_clips:
             _say(
@@ -453,11 +461,7 @@ def simulated_labelled_video(
     anchor = _truth_xy(truth, spec.anchor)
     ok = np.isfinite(anchor).all(axis=1)
     roi = roi_from_anchor(spec, anchor[ok].mean(axis=0), w, h, scale=scale, mirror=mirror)
-    labels = {}
-    for bp in ROLE_BODYPARTS[role]:
-        xy = from_full_frame(_truth_xy(truth, camera_point_name(bp, mirror)), roi)
-        inside = (xy[:, 0] >= -0.5) & (xy[:, 0] < roi.out_w - 0.5) & (xy[:, 1] >= -0.5) & (xy[:, 1] < roi.out_h - 0.5)
-        labels[bp] = np.where(inside[:, None], xy, np.nan)
+    labels = _crop_labels(truth, roi, ROLE_BODYPARTS[role], mirror)
     return LabelledVideo(raw, indices, labels, tuple(ROLE_BODYPARTS[role]), roi, role)
 
 
